@@ -1,0 +1,42 @@
+# The README's commands. `make demo` and `make test` create the environment first when it is missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# glibc's default malloc thresholds make torch page-fault on every large tensor on CPU (DEVELOPERS.md):
+export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=17179869184:glibc.malloc.trim_threshold=17179869184
+DEMO_INPUT := build/phantom
+DEMO_OUT := demo-out
+
+.PHONY: setup demo test lint typecheck bench train clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[service,train,dev]"
+	touch $(STAMP)
+
+$(DEMO_INPUT)/.done: $(STAMP)
+	$(BIN)/ctangel phantom --out $(DEMO_INPUT)
+	touch $@
+
+demo: $(STAMP) $(DEMO_INPUT)/.done
+	$(BIN)/ctangel analyze $(DEMO_INPUT)/series --out $(DEMO_OUT) --masks --labels $(DEMO_INPUT)/truth/labels
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/speed.py
+
+train: $(STAMP)
+	$(BIN)/ctangel train all --config configs/train.toml
+
+clean:
+	rm -rf $(VENV) build $(DEMO_OUT)

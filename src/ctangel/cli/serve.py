@@ -1,0 +1,85 @@
+"""``ctangel serve``: the web service (REST API and browser UI) with its worker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctangel.cli.analyze import BackendChoice
+from ctangel.models.registry import DEFAULT_MODELS
+from ctangel.service.config import (
+    DEFAULT_MAX_UNZIPPED_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_ZIP_FILES,
+    DEFAULT_WORKERS,
+    MIB,
+    TOKEN_ENV,
+    default_data_dir,
+)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="job database, uploads and results (default $CTANGEL_DATA, else ~/.local/share/ctangel)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes (each loads the models once)")] = DEFAULT_WORKERS,
+    max_upload_mib: Annotated[int, typer.Option(help="largest upload, MiB")] = DEFAULT_MAX_UPLOAD_BYTES // MIB,
+    max_unzipped_mib: Annotated[
+        int, typer.Option(help="largest total a zip or .nii.gz may unpack to, MiB")
+    ] = DEFAULT_MAX_UNZIPPED_BYTES // MIB,
+    max_zip_files: Annotated[int, typer.Option(help="most files in a zip or an upload")] = DEFAULT_MAX_ZIP_FILES,
+    lung_model: Annotated[str, typer.Option(help="lung model: registry name or checkpoint path")] = DEFAULT_MODELS[
+        "lung"
+    ],
+    lesion_model: Annotated[str, typer.Option(help="lesion model: registry name or checkpoint path")] = DEFAULT_MODELS[
+        "lesion"
+    ],
+    backend: Annotated[BackendChoice, typer.Option(help="inference engine")] = BackendChoice.onnx,
+    threads: Annotated[int | None, typer.Option(help="threads per model (default: all cores / workers)")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Serve the browser UI and the REST API; jobs run in worker processes and survive restarts.
+
+    The access token comes from $CTANGEL_TOKEN, else from DATA_DIR/token, made (and shown once) at first start.
+    """
+    import uvicorn
+
+    from ctangel.inference import AnalysisSettings
+    from ctangel.service import ServiceConfig, create_app
+    from ctangel.service.config import load_or_create_token
+    from ctangel.service.privacy import guard_logs
+
+    level = logging.getLevelNamesMapping().get(log_level.upper())
+    if level is None:
+        raise typer.BadParameter(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    logging.getLogger().setLevel(level)
+    folder = data_dir or default_data_dir()
+    token, created = load_or_create_token(folder)
+    config = ServiceConfig(
+        data_dir=folder,
+        token=token,
+        max_upload_bytes=max_upload_mib * MIB,
+        max_unzipped_bytes=max_unzipped_mib * MIB,
+        max_zip_files=max_zip_files,
+        workers=workers,
+        analysis=AnalysisSettings(
+            lung_model=lung_model, lesion_model=lesion_model, backend=backend.value, threads=threads
+        ),
+    )
+    if created:
+        typer.echo(f"access token (shown this once; kept in {config.layout.token}, mode 0600):\n  {token}")
+    else:
+        source = f"${TOKEN_ENV}" if os.environ.get(TOKEN_ENV) else str(config.layout.token)
+        typer.echo(f"access token: from {source}")
+    typer.echo(f"data folder: {folder}")
+    typer.echo(f"open http://{host}:{port}/ in a browser (API schema: /api/openapi.json)")
+    logging.captureWarnings(True)
+    guard_logs()
+    uvicorn.run(create_app(config), host=host, port=port, log_level=level, log_config=None)

@@ -1,0 +1,241 @@
+"""The two-stage pipeline: the one object the CLI, the web service and the Python API all call.
+
+>>> from ctangel.inference import Pipeline
+>>> pipeline = Pipeline()                     # loads both models once
+>>> result = pipeline.analyze(["study/"])     # an AnalysisResult; result.to_dict() is results.json
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ctangel import __version__
+from ctangel._types import BoolMask, Box, FloatImage
+from ctangel.errors import CtangelError, InputError
+from ctangel.inference.decisions import PatientRule, slice_is_positive
+from ctangel.inference.postprocess import LesionBox, find_lesions, max_in_region, valid_region
+from ctangel.inference.results import AnalysisResult, PatientResult, SliceResult, StudyResult
+from ctangel.inference.settings import AnalysisSettings
+from ctangel.inference.stages import LesionStage, LungStage, SliceInput
+from ctangel.io.discover import discover
+from ctangel.io.study import SlicePixels, Study
+from ctangel.log import logger
+from ctangel.models.registry import LoadedModel, load_model
+
+#: Slices read and analysed together; bounds memory whatever the study's length.
+CHUNK_SLICES = 16
+
+
+@dataclass
+class SliceFindings:
+    """One slice's findings in display orientation, before they are turned into a :class:`SliceResult`.
+
+    Args:
+        lung_mask: lung pixels.
+        lung_box: the smallest box holding the lung, or None.
+        region: the valid region (lung box grown by the margin), or None.
+        probability: lesion probability map (None when the slice has no lung).
+        lesion_probability: the highest lesion probability in the valid region.
+        lesions: the kept lesions.
+        lesion_mask: their pixels.
+    """
+
+    lung_mask: BoolMask
+    lung_box: Box | None
+    region: Box | None
+    probability: FloatImage | None
+    lesion_probability: float
+    lesions: list[LesionBox]
+    lesion_mask: BoolMask
+
+    @property
+    def positive(self) -> bool:
+        """CT-Angel's image call."""
+        return slice_is_positive(len(self.lesions))
+
+
+class ResultSink(Protocol):
+    """Receives the pipeline's output as it is made (report writers, the service's job store)."""
+
+    def start_study(self, study: Study) -> None:
+        """A study is about to be analysed."""
+
+    def add_slice(self, study: Study, result: SliceResult, pixels: SlicePixels, findings: SliceFindings) -> None:
+        """One slice is done; ``pixels`` and ``findings`` are in display orientation."""
+
+    def finish_study(self, study: Study, result: StudyResult) -> None:
+        """A study is done."""
+
+    def fail_input(self, error: InputError) -> None:
+        """An input could not be analysed."""
+
+    def finish(self, result: AnalysisResult) -> None:
+        """The run is done."""
+
+
+#: Called with the number of slices just finished.
+Progress = Callable[[int], None]
+
+
+class Pipeline:
+    """Lung region, then lesions, then the calls: CT-Angel's method on any CT input.
+
+    Args:
+        settings: every choice of the analysis; CT-Angel's values by default.
+        lung_model: an already loaded lung model (default: ``settings.lung_model``, loaded here).
+        lesion_model: an already loaded lesion model (default: ``settings.lesion_model``, loaded here).
+    """
+
+    def __init__(
+        self,
+        settings: AnalysisSettings | None = None,
+        lung_model: LoadedModel | None = None,
+        lesion_model: LoadedModel | None = None,
+    ) -> None:
+        self.settings = settings or AnalysisSettings()
+        s = self.settings
+        self.lung_model = lung_model or load_model(s.lung_model, "lung", s.backend, s.threads)
+        self.lesion_model = lesion_model or load_model(s.lesion_model, "lesion", s.backend, s.threads)
+        self.lung_stage = LungStage(self.lung_model, s)
+        self.lesion_stage = LesionStage(self.lesion_model, s)
+        self.rule = PatientRule(s.patient_min_positive_slices, s.patient_min_lesion_area_px_at_512)
+
+    def describe_models(self) -> dict[str, object]:
+        """The ``models`` entry of results.json."""
+        return {"lung": self.lung_model.describe(), "lesion": self.lesion_model.describe()}
+
+    def analyze_slices(self, slices: Sequence[SliceInput]) -> list[SliceFindings]:
+        """Both stages and the post-processing on slices in display orientation."""
+        lungs = self.lung_stage(slices)
+        probs = self.lesion_stage(slices, [r.box for r in lungs])
+        out = []
+        for (pixels, _), lung, prob in zip(slices, lungs, probs, strict=True):
+            shape: tuple[int, int] = pixels.shape
+            scaled = self.settings.scaled_to(shape)
+            region = valid_region(lung.box, scaled.valid_region_margin_px, shape)
+            lesions: list[LesionBox] = []
+            if prob is None:
+                lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
+            else:
+                lesions, lesion_mask = find_lesions(
+                    prob, region, self.settings.lesion_threshold, scaled.min_lesion_area_px
+                )
+                top = max_in_region(prob, region)
+            out.append(SliceFindings(lung.mask, lung.box, region, prob, top, lesions, lesion_mask))
+        return out
+
+    def analyze_study(
+        self, study: Study, sink: ResultSink | None = None, progress: Progress | None = None
+    ) -> StudyResult:
+        """Analyse every slice of ``study``, a chunk at a time.
+
+        Raises:
+            InputError: a slice cannot be read (the study is abandoned; what the sink wrote stays).
+        """
+        if sink is not None:
+            sink.start_study(study)
+        results: list[SliceResult] = []
+        for start in range(0, len(study), CHUNK_SLICES):
+            indices = range(start, min(start + CHUNK_SLICES, len(study)))
+            pixels = [study.read(i) for i in indices]
+            findings = self.analyze_slices([(p, study.kind) for p in pixels])
+            for i, p, f in zip(indices, pixels, findings, strict=True):
+                result = self._slice_result(study, i, p, f)
+                results.append(result)
+                if sink is not None:
+                    sink.add_slice(study, result, p, f)
+            if progress is not None:
+                progress(len(indices))
+        study_result = StudyResult(
+            patient_id=study.patient_id,
+            study_id=study.study_id,
+            series_id=study.series_id,
+            input=study.input,
+            kind=study.kind,
+            positive=self.rule(results),
+            slices=results,
+            description=study.description,
+            pixel_area_mm2=study.pixel_area_mm2,
+            voxel_volume_ml=study.voxel_volume_ml,
+        )
+        if sink is not None:
+            sink.finish_study(study, study_result)
+        return study_result
+
+    @staticmethod
+    def _slice_result(study: Study, index: int, pixels: SlicePixels, f: SliceFindings) -> SliceResult:
+        shape: tuple[int, int] = pixels.shape
+        stored_shape = shape[::-1] if study.display.transpose else shape
+        to_stored = study.display.box_to_stored
+        return SliceResult(
+            index=index,
+            source=study.sources[index],
+            shape=stored_shape,
+            positive=f.positive,
+            lesion_probability=f.lesion_probability,
+            lesion_area_px=int(f.lesion_mask.sum()),
+            lung_area_px=int(f.lung_mask.sum()),
+            lung_box=None if f.lung_box is None else to_stored(f.lung_box, shape),
+            boxes=[LesionBox(to_stored(b.box, shape), b.area_px, b.score) for b in f.lesions],
+        )
+
+    def analyze(
+        self,
+        inputs: Iterable[str | Path] | Iterable[Study],
+        sink: ResultSink | None = None,
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> AnalysisResult:
+        """Analyse every study found in ``inputs`` and make the patient calls.
+
+        A bad input is recorded in ``errors`` (and passed to ``sink.fail_input``); the others go on.
+
+        Args:
+            inputs: paths (files, folders, folder trees) or studies already read.
+            sink: receives slices and studies as they are done.
+            progress: called with the number of slices finished, as they finish.
+            on_total: called once with the total number of slices, before the work starts.
+        """
+        items = list(inputs)
+        found: list[Study | InputError] = (
+            list(items) if all(isinstance(x, Study) for x in items) else list(discover(items))  # type: ignore[arg-type]
+        )
+        studies = [s for s in found if isinstance(s, Study)]
+        errors = [e for e in found if isinstance(e, InputError)]
+        for err in errors:
+            logger.error("%s", err)
+            if sink is not None:
+                sink.fail_input(err)
+        if on_total is not None:
+            on_total(sum(len(s) for s in studies))
+        by_patient: dict[str, list[StudyResult]] = {}
+        for study in studies:
+            try:
+                result = self.analyze_study(study, sink, progress)
+            except CtangelError as exc:
+                err = exc if isinstance(exc, InputError) else InputError(study.input, str(exc))
+                logger.error("%s", err)
+                errors.append(err)
+                if sink is not None:
+                    sink.fail_input(err)
+                continue
+            by_patient.setdefault(study.patient_id, []).append(result)
+        patients = [
+            PatientResult(pid, self.rule([s for st in sts for s in st.slices]), self.rule.describe(), sts)
+            for pid, sts in by_patient.items()
+        ]
+        analysis = AnalysisResult(
+            version=__version__,
+            models=self.describe_models(),
+            settings=self.settings.to_dict(),
+            patients=patients,
+            errors=[{"input": e.path, "error": e.problem} for e in errors],
+        )
+        if sink is not None:
+            sink.finish(analysis)
+        return analysis

@@ -1,0 +1,118 @@
+"""From probability maps to masks, boxes and areas, in the input image's pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+from ctangel._types import BoolMask, Box, FloatImage
+from ctangel.preprocessing import clip_box, grow_box, mask_box
+
+#: 8-connectivity for components: diagonal neighbours belong to the same lesion.
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class LesionBox:
+    """One lesion: its box, its area and its highest probability.
+
+    Args:
+        box: ``(x0, y0, x1, y1)``, input pixels, edges (``x1`` is one past the last column).
+        area_px: lesion pixels, input pixels.
+        score: the highest lesion probability inside the lesion, 0..1.
+    """
+
+    box: Box
+    area_px: int
+    score: float
+
+
+def lung_mask_from_probability(
+    prob: FloatImage, threshold: float, min_component_fraction: float, min_area_px: float
+) -> BoolMask:
+    """The lung mask: pixels over ``threshold``, without specks.
+
+    Components smaller than ``min_component_fraction`` of the largest are dropped; a mask whose total area is
+    not over ``min_area_px`` is empty (no lung on this slice).
+    """
+    mask = prob > threshold
+    labels, n = ndi.label(mask, structure=EIGHT_CONNECTED)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[1:] = sizes >= min_component_fraction * sizes.max()
+    mask = keep[labels]
+    if mask.sum() <= min_area_px:
+        mask[:] = False
+    return mask
+
+
+def valid_region(lung_box: Box | None, margin_px: float, shape: tuple[int, int]) -> Box | None:
+    """The slice's valid region: the lung box grown by ``margin_px`` and clipped to the image, or None."""
+    if lung_box is None:
+        return None
+    return clip_box(grow_box(lung_box, margin_px), shape)
+
+
+def box_mask(box: Box, shape: tuple[int, int]) -> BoolMask:
+    """A mask of ``shape`` that is true on the pixels whose centres lie inside ``box``."""
+    rows, cols = shape
+    out = np.zeros(shape, dtype=bool)
+    c0, c1 = int(np.ceil(box[0] - 0.5)), int(np.ceil(box[2] - 0.5))
+    r0, r1 = int(np.ceil(box[1] - 0.5)), int(np.ceil(box[3] - 0.5))
+    out[max(r0, 0) : min(r1, rows), max(c0, 0) : min(c1, cols)] = True
+    return out
+
+
+def find_lesions(
+    prob: FloatImage, region: Box | None, threshold: float, min_area_px: float
+) -> tuple[list[LesionBox], BoolMask]:
+    """Lesions: connected components of ``prob > threshold`` with more than ``min_area_px`` pixels whose box
+    centre lies in ``region``.
+
+    Args:
+        prob: lesion probability, input pixels.
+        region: the valid region; None keeps nothing.
+        threshold: probability cut-off (CT-Angel 0.5).
+        min_area_px: a component must hold more pixels than this (CT-Angel 25 at 512x512).
+
+    Returns:
+        the lesions, largest first, and the mask of their pixels.
+    """
+    keep_mask = np.zeros(prob.shape, dtype=bool)
+    if region is None:
+        return [], keep_mask
+    labels, n = ndi.label(prob > threshold, structure=EIGHT_CONNECTED)
+    if n == 0:
+        return [], keep_mask
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    maxima = ndi.maximum(prob, labels, index=np.arange(1, n + 1))
+    lesions = []
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None or areas[i] <= min_area_px:
+            continue
+        box: Box = (float(sl[1].start), float(sl[0].start), float(sl[1].stop), float(sl[0].stop))
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        if not (region[0] <= cx <= region[2] and region[1] <= cy <= region[3]):
+            continue
+        keep_mask[sl] |= labels[sl] == i
+        lesions.append(LesionBox(box, int(areas[i]), float(maxima[i - 1])))
+    lesions.sort(key=lambda les: -les.area_px)
+    return lesions, keep_mask
+
+
+def max_in_region(prob: npt.NDArray[np.floating], region: Box | None) -> float:
+    """The highest value of ``prob`` on pixels inside ``region`` (0 when there is no region)."""
+    if region is None:
+        return 0.0
+    inside = box_mask(region, prob.shape)
+    return float(prob[inside].max()) if inside.any() else 0.0
+
+
+def lung_box_of(mask: BoolMask) -> Box | None:
+    """The smallest box holding the lung mask, or None."""
+    return mask_box(mask)

@@ -1,0 +1,1 @@
+"""Networks, checkpoints, the model registry and the runners that execute them."""

@@ -1,0 +1,153 @@
+"""The one table of shipped models: name -> task, weight files and their sha256.
+
+The CLI's ``--lung-model`` / ``--lesion-model`` choices, the service and results.json all read this table.
+A path to a checkpoint trained with ``ctangel train`` may stand wherever a name does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from ctangel.errors import WeightsError
+from ctangel.log import logger
+from ctangel.models.checkpoint import Checkpoint, Task, load_checkpoint, sha256_file
+from ctangel.models.runtime import Backend, OnnxRunner, Runner, TorchRunner, export_onnx
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A shipped model.
+
+    Args:
+        name: registry name.
+        task: ``"lung"`` or ``"lesion"``.
+        checkpoint: file name under ``ctangel/models/weights``.
+        sha256: the checkpoint's sha256.
+        onnx: the exported ONNX file's name under ``ctangel/models/weights``.
+        onnx_sha256: its sha256.
+        summary: one line for ``--help`` and reports.
+    """
+
+    name: str
+    task: Task
+    checkpoint: str
+    sha256: str
+    onnx: str
+    onnx_sha256: str
+    summary: str
+
+
+MODELS: Final[dict[str, ModelEntry]] = {
+    e.name: e
+    for e in (
+        ModelEntry(
+            name="lung-unetpp-v1",
+            task="lung",
+            checkpoint="lung-unetpp-v1.pt",
+            sha256="a15f1c75b14ecdf1fb01b8f85b92678ea57d54f6abc551cafc7d967464389a62",
+            onnx="lung-unetpp-v1.onnx",
+            onnx_sha256="135bff4c4655a7dcba64536adecbd5362affd9846a1360f0d8542996ed2533ec",
+            summary="UNet++ lung fields, whole slice at 128x128",
+        ),
+        ModelEntry(
+            name="lesion-unetpp-v1",
+            task="lesion",
+            checkpoint="lesion-unetpp-v1.pt",
+            sha256="",
+            onnx="lesion-unetpp-v1.onnx",
+            onnx_sha256="",
+            summary="UNet++ COVID-19 lesions, lung crop at 256x256",
+        ),
+    )
+}
+
+#: The model each task uses unless told otherwise.
+DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v1"}
+
+
+def weights_dir() -> Path:
+    """The folder the shipped weights live in."""
+    return Path(str(resources.files("ctangel.models") / "weights"))
+
+
+def cache_dir() -> Path:
+    """Where ONNX exports of user checkpoints are cached (``$CTANGEL_CACHE``, else ``~/.cache/ctangel``)."""
+    root = os.environ.get("CTANGEL_CACHE") or Path.home() / ".cache" / "ctangel"
+    return Path(root)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run.
+
+    Args:
+        name: registry name, or the checkpoint's path.
+        sha256: the checkpoint's sha256.
+        checkpoint: the checkpoint (architecture, input settings, provenance).
+        runner: runs batches.
+        backend: ``"onnx"`` or ``"torch"``.
+    """
+
+    name: str
+    sha256: str
+    checkpoint: Checkpoint
+    runner: Runner
+    backend: Backend
+
+    def describe(self) -> dict[str, object]:
+        """What results.json records about the model."""
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "backend": self.backend,
+            "task": self.checkpoint.task,
+            "network": self.checkpoint.network.to_dict(),
+            "input": {
+                "side": self.checkpoint.input.side,
+                "crop": self.checkpoint.input.crop,
+                "margin": self.checkpoint.input.margin,
+            },
+            "trained": self.checkpoint.meta.get("trained_at"),
+        }
+
+
+def load_model(name_or_path: str, task: Task, backend: Backend = "onnx", threads: int | None = None) -> LoadedModel:
+    """Load a shipped model by name, or a checkpoint by path, for ``task``.
+
+    Raises:
+        WeightsError: unknown name, missing or damaged file, or a checkpoint made for the other task.
+    """
+    entry = MODELS.get(name_or_path)
+    onnx_path: Path | None = None
+    if entry is not None:
+        path = weights_dir() / entry.checkpoint
+        expected: str | None = entry.sha256 or None
+        if entry.onnx and (weights_dir() / entry.onnx).is_file():
+            onnx_path = weights_dir() / entry.onnx
+            if entry.onnx_sha256 and sha256_file(onnx_path) != entry.onnx_sha256:
+                raise WeightsError(f"{onnx_path}: sha256 differs from the registry's; the file is damaged")
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            names = ", ".join(sorted(MODELS))
+            raise WeightsError(f"{name_or_path}: neither a model name ({names}) nor a checkpoint file")
+        expected = None
+    ckpt = load_checkpoint(path, expected)
+    sha = sha256_file(path)
+    if ckpt.task != task:
+        raise WeightsError(f"{path}: a {ckpt.task} model, but the {task} stage needs a {task} model")
+    runner: Runner
+    if backend == "torch":
+        runner = TorchRunner.from_checkpoint(ckpt)
+    else:
+        if onnx_path is None:
+            onnx_path = cache_dir() / "onnx" / f"{sha}.onnx"
+            if not onnx_path.is_file():
+                logger.info("exporting %s to ONNX at %s", path, onnx_path)
+                export_onnx(ckpt, onnx_path)
+        runner = OnnxRunner(onnx_path, threads)
+    return LoadedModel(name=name_or_path, sha256=sha, checkpoint=ckpt, runner=runner, backend=backend)

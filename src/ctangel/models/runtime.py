@@ -1,0 +1,97 @@
+"""Running a trained model on batches of model-grid images: ONNX Runtime (default) or eager torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ctangel.models.checkpoint import Checkpoint
+from ctangel.models.network import ProbabilityHead
+
+Backend = Literal["onnx", "torch"]
+#: The ONNX graph's input and output names.
+ONNX_INPUT = "image"
+ONNX_OUTPUT = "probability"
+#: ONNX opset the exporter writes.
+ONNX_OPSET = 17
+
+
+class Runner(Protocol):
+    """Maps images ``(B, side, side)`` in 0..1 to foreground probabilities of the same shape."""
+
+    def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+
+
+def default_threads() -> int:
+    """Threads for one model: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class TorchRunner:
+    """Eager torch on the CPU.
+
+    Args:
+        net: a UNet++ (its last output is used), in eval mode.
+    """
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.model = ProbabilityHead(net)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> TorchRunner:
+        """A runner for a checkpoint's network."""
+        return cls(checkpoint.build())
+
+    def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
+            return self.model(x)[:, 0].numpy()
+
+
+class OnnxRunner:
+    """An ONNX Runtime session, created once and reused."""
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        x = np.ascontiguousarray(batch, dtype=np.float32)[:, None]
+        (out,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x})
+        return np.asarray(out[:, 0], dtype=np.float32)
+
+
+def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write the model as ONNX (input ``image`` ``(B, 1, side, side)``, output ``probability`` alike)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = ProbabilityHead(checkpoint.build()).eval()
+    side = checkpoint.input.side
+    example = torch.zeros(1, checkpoint.network.in_channels, side, side)
+    tmp = path.with_suffix(".tmp.onnx")
+    with torch.inference_mode():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp),
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    tmp.replace(path)
+    return path

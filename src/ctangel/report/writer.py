@@ -1,0 +1,376 @@
+"""The output writer: overlays, montages, masks, results.json and report.html, written as the pipeline goes.
+
+Layout under the output folder::
+
+    results.json                        the run (AnalysisResult.to_dict()), written at the end
+    results.partial.jsonl               one line per finished study or failed input, while the run goes on
+    report.html                         the self-contained report
+    studies/<study>/montage.png         every slice (negatives sampled in long studies), positives framed red
+    studies/<study>/overlays/<i>_<stem>.png   one per positive (or labelled, or every) slice
+    masks/<study>/<stem>.png            --masks, image inputs: 0/255, the input image's size and orientation
+    masks/<study>.nii.gz                --masks, volume inputs: one NIfTI aligned to the input volume
+
+``<study>`` is made from the patient id and (when it differs) the series id: only ``A-Z a-z 0-9 . _ -``,
+at most 64 characters (a shortened one ends with a hash), unique in the run (``-2``, ``-3`` ... added).
+File stems are made safe the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from ctangel.constants import MASK_BACKGROUND, MASK_FOREGROUND
+from ctangel.errors import ConfigError, InputError
+from ctangel.log import logger
+from ctangel.preprocessing import Window, to_unit_range
+from ctangel.report._draw import to_uint8
+from ctangel.report.files import atomic_text
+from ctangel.report.html import write_html_report
+from ctangel.report.labels import LabelIndex
+from ctangel.report.montage import Montage
+from ctangel.report.names import UniqueNames, safe_name
+from ctangel.report.overlay import draw_overlay
+
+if TYPE_CHECKING:
+    from ctangel._types import BoolMask
+    from ctangel.inference.pipeline import SliceFindings
+    from ctangel.inference.results import AnalysisResult, SliceResult, StudyResult
+    from ctangel.io.study import SlicePixels, Study
+
+#: Which slices get an overlay image: positive (or labelled with lesion) ones, every one, or none.
+OverlayChoice = Literal["positive", "all", "none"]
+OVERLAY_CHOICES: Final[tuple[str, ...]] = get_args(OverlayChoice)
+
+RESULTS_NAME: Final = "results.json"
+PARTIAL_RESULTS_NAME: Final = "results.partial.jsonl"
+REPORT_NAME: Final = "report.html"
+STUDIES_DIR: Final = "studies"
+OVERLAYS_DIR: Final = "overlays"
+MASKS_DIR: Final = "masks"
+MONTAGE_NAME: Final = "montage.png"
+NIFTI_SUFFIX: Final = ".nii.gz"
+PNG_SUFFIX: Final = ".png"
+#: Digits of the slice index at the start of an overlay's file name (more when a study is longer).
+INDEX_DIGITS: Final = 4
+#: Characters of a source's file name shown in an overlay's caption.
+CAPTION_SOURCE_CHARS: Final = 60
+JSON_INDENT: Final = 2
+
+#: ``PATH#k``: slice ``k`` of a volume file.
+_VOLUME_SLICE = re.compile(r"#\d+$")
+
+
+@dataclass
+class _StudyState:
+    """What the writer holds for the study in progress: names, thumbnails and (volumes) lesion masks."""
+
+    study: Study
+    name: str
+    montage: Montage
+    labels: dict[int, Path]
+    overlay_names: UniqueNames = field(default_factory=UniqueNames)
+    mask_names: UniqueNames = field(default_factory=UniqueNames)
+    overlays: list[dict[str, Any]] = field(default_factory=list)
+    masks: list[dict[str, Any]] = field(default_factory=list)
+    volume_masks: dict[int, BoolMask] = field(default_factory=dict)
+    display_shape: tuple[int, int] | None = None
+    labels_drawn: int = 0
+
+
+class OutputWriter:
+    """Writes what the pipeline finds, as it finds it: a :class:`~ctangel.inference.ResultSink`.
+
+    Per study (as soon as its slices are done): overlay PNGs of the positive slices, with the model's lesion
+    boxes in red and, when ``labels`` is given, the label's lesion boxes in green beside them; a montage of
+    the study's slices; with ``write_masks``, the lesion masks. At the end: ``results.json`` and a
+    self-contained ``report.html``. Outputs of earlier studies stay when a later one fails, and
+    ``results.partial.jsonl`` holds one line per finished study until ``results.json`` replaces it.
+
+    Memory per study holds one small tile per kept slice (see :class:`Montage`) and, for a volume with
+    ``write_masks``, the lesion masks of its slices that have lesion.
+
+    Args:
+        out_dir: the output folder (created, with its parents).
+        window: the HU window the slices of DICOM and NIfTI studies are drawn with.
+        labels: a folder of label images (white = lesion, cut at ``LABEL_THRESHOLD``) with the same file
+            stems as the slices (any image ending), listed once; None draws no label boxes.
+        write_masks: write lesion masks (PNG per slice for image inputs, one NIfTI per volume).
+        overlays: ``"positive"`` (slices called positive and slices whose label holds lesion), ``"all"``
+            or ``"none"``.
+
+    Raises:
+        ConfigError: ``out_dir`` cannot be created, ``labels`` is not a folder, or ``overlays`` is unknown.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        window: Window,
+        labels: Path | None = None,
+        write_masks: bool = False,
+        overlays: OverlayChoice = "positive",
+    ) -> None:
+        if overlays not in OVERLAY_CHOICES:
+            raise ConfigError(f"overlays must be one of {', '.join(OVERLAY_CHOICES)}, got {overlays!r}")
+        self.out_dir = Path(out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{self.out_dir}: cannot create the output folder ({exc}); choose another") from exc
+        self.window = window
+        self.labels = None if labels is None else LabelIndex(Path(labels))
+        self.write_masks = write_masks
+        self.overlays: OverlayChoice = overlays
+        self._names = UniqueNames()
+        self._states: dict[int, _StudyState] = {}
+        self._notes: dict[str, list[str]] = {}
+        self._errors: list[InputError] = []
+        self._partial_started = False
+
+    @property
+    def results_path(self) -> Path:
+        """``results.json`` (written by :meth:`finish`)."""
+        return self.out_dir / RESULTS_NAME
+
+    @property
+    def report_path(self) -> Path:
+        """``report.html`` (written by :meth:`finish`)."""
+        return self.out_dir / REPORT_NAME
+
+    @property
+    def partial_path(self) -> Path:
+        """``results.partial.jsonl``: a line per finished study or failed input, until :meth:`finish`."""
+        return self.out_dir / PARTIAL_RESULTS_NAME
+
+    @property
+    def errors(self) -> list[InputError]:
+        """The inputs that failed, in the order reported."""
+        return list(self._errors)
+
+    # --- ResultSink --------------------------------------------------------------------------------
+
+    def start_study(self, study: Study) -> None:
+        """Name the study's outputs and look up its label images."""
+        name = self._names.take(_study_label(study))
+        state = _StudyState(
+            study=study,
+            name=name,
+            montage=Montage(len(study)),
+            labels={} if self.labels is None or self.overlays == "none" else self.labels.for_study(study),
+        )
+        self._states[id(study)] = state
+        notes = [f"skipped: {line}" for line in study.skipped]
+        if state.montage.stride > 1:
+            notes.append(f"The montage shows every positive slice and one negative slice in {state.montage.stride}.")
+        self._notes[self._rel(self._study_dir(name))] = notes
+
+    def add_slice(self, study: Study, result: SliceResult, pixels: SlicePixels, findings: SliceFindings) -> None:
+        """Write the slice's overlay and mask as called for, and keep its tile.
+
+        Args:
+            study: the slice's study (started with :meth:`start_study`).
+            result: the slice's result; its boxes are in the stored image's pixels.
+            pixels: the slice, display orientation.
+            findings: the slice's findings, display orientation.
+        """
+        state = self._state(study)
+        grey = to_uint8(to_unit_range(pixels, study.kind, self.window))
+        state.display_shape = (grey.shape[0], grey.shape[1])
+        positive = findings.positive
+        truth = None
+        label_path = state.labels.get(result.index)
+        if label_path is not None:
+            truth = LabelIndex.read(label_path, study, state.display_shape)
+        wanted = self.overlays == "all" or (
+            self.overlays == "positive" and (positive or (truth is not None and bool(truth.any())))
+        )
+        if wanted:
+            self._write_overlay(state, result, grey, findings, truth, has_labels=bool(state.labels))
+        if state.montage.wants(result.index, positive):
+            state.montage.add(result.index, grey, positive, findings.lesion_mask if positive else None)
+        if self.write_masks:
+            self._keep_mask(state, result, findings.lesion_mask)
+
+    def finish_study(self, study: Study, result: StudyResult) -> None:
+        """Write the montage (and a volume's mask), and record in ``result.outputs`` what was written."""
+        state = self._states.pop(id(study), None)
+        if state is None:
+            state = _StudyState(study, self._names.take(_study_label(study)), Montage(0), {})
+        folder = self._study_dir(state.name)
+        outputs: dict[str, Any] = {"folder": self._rel(folder), "overlays": state.overlays}
+        montage = state.montage.render()
+        if montage is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / MONTAGE_NAME
+            montage.save(path)
+            outputs["montage"] = self._rel(path)
+        if self.write_masks:
+            if study.is_volume:
+                mask_path = self._write_volume_mask(state)
+                if mask_path is not None:
+                    outputs["mask"] = self._rel(mask_path)
+            else:
+                outputs["masks"] = state.masks
+        result.outputs = outputs
+        logger.info(
+            "%s: %d overlays%s written under %s",
+            study.input,
+            len(state.overlays),
+            f" ({state.labels_drawn} with label boxes)" if state.labels else "",
+            folder,
+        )
+        self._append_partial({"patient_id": result.patient_id, "study": result.to_dict()})
+
+    def fail_input(self, error: InputError) -> None:
+        """Remember the failed input for the report; what its study wrote so far stays on disk (but is not
+        listed in the report, which lists finished studies)."""
+        self._errors.append(error)
+        for key, state in list(self._states.items()):
+            # A study that fails on a slice is reported under that slice's file.
+            if error.path == state.study.input or error.path in state.study.sources:
+                del self._states[key]
+        self._append_partial({"error": {"input": error.path, "error": error.problem}})
+
+    def finish(self, result: AnalysisResult) -> None:
+        """Write ``results.json`` (atomically) and ``report.html``; remove the partial results."""
+        self._states.clear()
+        with atomic_text(self.results_path) as f:
+            json.dump(result.to_dict(), f, indent=JSON_INDENT, ensure_ascii=False, default=str)
+            f.write("\n")
+        write_html_report(self.report_path, result, self._notes)
+        self.partial_path.unlink(missing_ok=True)
+        logger.info("wrote %s and %s", self.results_path, self.report_path)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _state(self, study: Study) -> _StudyState:
+        state = self._states.get(id(study))
+        if state is None:
+            self.start_study(study)
+            state = self._states[id(study)]
+        return state
+
+    def _study_dir(self, name: str) -> Path:
+        return self.out_dir / STUDIES_DIR / name
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.out_dir).as_posix()
+
+    def _write_overlay(
+        self,
+        state: _StudyState,
+        result: SliceResult,
+        grey: npt.NDArray[np.uint8],
+        findings: SliceFindings,
+        truth: BoolMask | None,
+        has_labels: bool,
+    ) -> None:
+        study = state.study
+        stem = _source_stem(result.source)
+        index = f"{result.index:0{INDEX_DIGITS}d}"
+        name = state.overlay_names.take(index if stem is None else f"{index}_{stem}", PNG_SUFFIX)
+        area = int(findings.lesion_mask.sum())
+        caption = [
+            f"slice {result.index} | {_short(Path(result.source).name)}",
+            f"lesion probability {findings.lesion_probability:.3f} | lesion {area} px"
+            + _mm2(area, study.pixel_area_mm2),
+        ]
+        truth_boxes = None
+        if truth is not None:
+            truth_boxes = LabelIndex.boxes(truth)
+            state.labels_drawn += 1
+        elif has_labels:
+            caption.append("no label image for this slice")
+        image = draw_overlay(
+            grey,
+            [les.box for les in findings.lesions],
+            caption,
+            lesion_mask=findings.lesion_mask,
+            truth_boxes=truth_boxes,
+            truth_mask=truth,
+        )
+        folder = self._study_dir(state.name) / OVERLAYS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        image.save(path)
+        state.overlays.append({"index": result.index, "path": self._rel(path)})
+
+    def _keep_mask(self, state: _StudyState, result: SliceResult, lesion: BoolMask) -> None:
+        study = state.study
+        if study.is_volume:
+            if lesion.any():
+                state.volume_masks[result.index] = lesion.astype(bool, copy=True)
+            return
+        stem = _source_stem(result.source) or f"{result.index:0{INDEX_DIGITS}d}"
+        folder = self.out_dir / MASKS_DIR / state.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / state.mask_names.take(stem, PNG_SUFFIX)
+        stored = study.display.invert(lesion)
+        values = np.where(stored, MASK_FOREGROUND, MASK_BACKGROUND).astype(np.uint8)
+        Image.fromarray(values, mode="L").save(path)
+        state.masks.append({"index": result.index, "path": self._rel(path)})
+
+    def _write_volume_mask(self, state: _StudyState) -> Path | None:
+        from ctangel.io.nifti import mask_to_nifti  # nibabel is needed only for volume masks
+
+        study = state.study
+        if state.display_shape is None:
+            logger.warning("%s: no slice was analysed; no mask written", study.input)
+            return None
+        empty = np.zeros(state.display_shape, dtype=bool)
+        try:
+            image = mask_to_nifti(study, (state.volume_masks.get(i, empty) for i in range(len(study))))
+        except ValueError as exc:
+            logger.error("%s: the lesion mask cannot be written (%s)", study.input, exc)
+            notes = self._notes.setdefault(self._rel(self._study_dir(state.name)), [])
+            notes.append(f"lesion mask not written: {exc}")
+            return None
+        folder = self.out_dir / MASKS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{state.name}{NIFTI_SUFFIX}"
+        tmp = folder / f".{state.name}.tmp{NIFTI_SUFFIX}"
+        try:
+            image.to_filename(str(tmp))
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def _append_partial(self, entry: dict[str, Any]) -> None:
+        mode = "a" if self._partial_started else "w"
+        with self.partial_path.open(mode, encoding="utf-8") as f:
+            f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self._partial_started = True
+
+
+def _study_label(study: Study) -> str:
+    """What a study's output names are made from: the patient id, and the series id when it adds to it
+    (image folders and NIfTI files name both after the same folder or file)."""
+    pid, sid = study.patient_id, study.series_id
+    if not pid or not sid or sid.startswith(pid):
+        return pid or sid
+    return f"{pid}_{sid}"
+
+
+def _source_stem(source: str) -> str | None:
+    """A safe file stem from a slice's source, or None for slice ``k`` of a volume file (``PATH#k``)."""
+    if _VOLUME_SLICE.search(source):
+        return None
+    stem = Path(source).stem
+    return safe_name(stem) if stem else None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= CAPTION_SOURCE_CHARS else "..." + text[-(CAPTION_SOURCE_CHARS - 3) :]
+
+
+def _mm2(area_px: int, pixel_area_mm2: float | None) -> str:
+    return "" if pixel_area_mm2 is None or area_px == 0 else f" ({area_px * pixel_area_mm2:.1f} mm2)"

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+
+from ctangel.inference.postprocess import (
+    box_mask,
+    find_lesions,
+    lung_mask_from_probability,
+    max_in_region,
+    valid_region,
+)
+
+
+def test_find_lesions_keeps_components_over_the_area_inside_the_region() -> None:
+    prob = np.zeros((40, 40), np.float32)
+    prob[5:10, 5:11] = 0.9  # 30 px: kept (> 25)
+    prob[5:10, 5:11][0, 0] = 0.95
+    prob[20:25, 20:25] = 0.8  # 25 px: not over 25, dropped
+    prob[30:36, 30:36] = 0.7  # 36 px but outside the region, dropped
+    prob[12, 12] = 0.5  # exactly 0.5 is not over the threshold
+    region = (0.0, 0.0, 28.0, 28.0)
+    lesions, mask = find_lesions(prob, region, threshold=0.5, min_area_px=25)
+    assert len(lesions) == 1
+    (les,) = lesions
+    assert les.box == (5, 5, 11, 10)  # edges: x1, y1 one past the last pixel
+    assert les.area_px == 30
+    assert les.score == np.float32(0.95)
+    assert mask.sum() == 30 and mask[5:10, 5:11].all()
+
+
+def test_find_lesions_without_region_keeps_nothing() -> None:
+    prob = np.ones((10, 10), np.float32)
+    lesions, mask = find_lesions(prob, None, 0.5, 0)
+    assert lesions == [] and not mask.any()
+
+
+def test_diagonal_pixels_form_one_lesion() -> None:
+    prob = np.zeros((10, 10), np.float32)
+    for i in range(6):
+        prob[i, i] = 1.0
+    lesions, _ = find_lesions(prob, (0, 0, 10, 10), 0.5, 5)
+    assert len(lesions) == 1 and lesions[0].area_px == 6
+
+
+def test_lung_mask_drops_specks_and_tiny_lungs() -> None:
+    prob = np.zeros((50, 50), np.float32)
+    prob[5:25, 5:20] = 0.9  # 300 px
+    prob[30:32, 30:32] = 0.9  # 4 px, under 5% of the largest
+    mask = lung_mask_from_probability(prob, 0.5, 0.05, min_area_px=100)
+    assert mask.sum() == 300
+    assert not lung_mask_from_probability(prob, 0.5, 0.05, min_area_px=400).any()
+
+
+def test_valid_region_grows_and_clips() -> None:
+    assert valid_region((5, 5, 20, 20), 10, (25, 30)) == (0, 0, 30, 25)
+    assert valid_region(None, 10, (25, 30)) is None
+
+
+def test_box_mask_and_max_in_region() -> None:
+    m = box_mask((1, 2, 4, 3), (5, 5))
+    assert m.sum() == 3 and m[2, 1:4].all()
+    prob = np.zeros((5, 5), np.float32)
+    prob[0, 0] = 0.9
+    prob[2, 2] = 0.4
+    assert max_in_region(prob, (1, 2, 4, 3)) == np.float32(0.4)
+    assert max_in_region(prob, None) == 0.0
