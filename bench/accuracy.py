@@ -41,7 +41,9 @@ from ctangel.training.validate import validate_lung
 REPO = Path(__file__).resolve().parents[1]
 TRAINED_ON = {
     "lung": "classical lung masks of LIDC-IDRI-0001, MedSeg train, 16 Ma et al. volumes, UCSD train patients",
-    "lesion": "MedSeg train (41 slices; 9 more for validation) + negatives: UCSD non-COVID train patients, LIDC-IDRI-0001",
+    "lesion": (
+        "MedSeg train (41 slices; 9 more for validation) + negatives: UCSD non-COVID train patients, LIDC-IDRI-0001"
+    ),
 }
 
 
@@ -213,7 +215,10 @@ def lung_agreement(pipeline: Pipeline, datasets: Path) -> dict[str, Any]:
         "MedSeg test (classical + lesion masks)": [e for e in examples if e.name.startswith("medseg")],
         "UCSD test patients (classical 2-D masks)": [e for e in examples if e.name.startswith("ucsd")],
     }
-    out = {name: validate_lung(pipeline.lung_model, exs, pipeline.settings) | {"n": len(exs)} for name, exs in groups.items()}
+    out = {
+        name: validate_lung(pipeline.lung_model, exs, pipeline.settings) | {"n": len(exs)}
+        for name, exs in groups.items()
+    }
     for v in out.values():
         v.pop("score", None)
     return {"groups": out, "trained_on": TRAINED_ON["lung"], "measured_on": "the test folders of `ctangel prepare`"}
@@ -254,13 +259,17 @@ def markdown(doc: dict[str, Any]) -> str:
     s = doc["sections"]
     if "medseg" in s:
         lines += ["## MedSeg test split (48 slices, Inf-Net's split; never trained on)", ""]
-        lines += ["| orientation | mean Dice | mean IoU | pooled Dice | pixel Sen. | pixel Spec. | GT lesion px outside valid region |"]
+        lines += [
+            "| orientation | mean Dice | mean IoU | pooled Dice | pixel Sen. | pixel Spec. "
+            "| GT lesion px outside valid region |"
+        ]
         lines += ["|---|---|---|---|---|---|---|"]
         for key in ("medseg", "medseg_as_stored"):
             if key in s:
                 g = s[key]["segmentation"]
                 lines.append(
-                    f"| {s[key]['orientation']} | {f3(g['dice_mean'])} | {f3(g['iou_mean'])} | {f3(g['dice_pooled'])} | "
+                    f"| {s[key]['orientation']} | {f3(g['dice_mean'])} | {f3(g['iou_mean'])} "
+                    f"| {f3(g['dice_pooled'])} | "
                     f"{f3(g['sensitivity_mean'])} | {f3(g['specificity_mean'])} | "
                     f"{100 * s[key]['truth_lesion_px_outside_valid_region_share']:.2f}% |"
                 )
@@ -273,7 +282,10 @@ def markdown(doc: dict[str, Any]) -> str:
     header = "| | Sensitivity | Specificity | Accuracy | PPV | NPV | TP/FP/TN/FN |\n|---|---|---|---|---|---|---|"
     if "ucsd" in s:
         u = s["ucsd"]
-        lines += [f"## UCSD COVID-CT test patients ({u['n_images']} images, {u['n_patients']} patients; never trained on)", ""]
+        lines += [
+            f"## UCSD COVID-CT test patients ({u['n_images']} images, {u['n_patients']} patients; never trained on)",
+            "",
+        ]
         lines += [header, table_row("Per image", u["per_image"]), table_row("Per patient", u["per_patient"]), ""]
         lines += [f"AUC per image {f3(u['per_image_auc'])}, per patient {f3(u['per_patient_auc'])}.", ""]
     if "lidc" in s:
@@ -289,21 +301,30 @@ def markdown(doc: dict[str, Any]) -> str:
         c = s["ct_angel"]
         g = c["labelled_pair_segmentation"]
         lines += ["## CT-Angel's own images (another hospital; never trained on)", ""]
-        lines += [f"Calls: {', '.join(f'{k}: {v}' for k, v in c['calls'].items())}; Dice on the labelled image "
-                  f"{f3(g['dice_mean'])}.", ""]
+        lines += [
+            f"Calls: {', '.join(f'{k}: {v}' for k, v in c['calls'].items())}; Dice on the labelled image "
+            f"{f3(g['dice_mean'])}.",
+            "",
+        ]
     if "phantom" in s:
         p = s["phantom"]
         lines += ["## Synthetic phantom (64 slices, 6 lesions)", "", header, table_row("Per slice", p["per_slice"]), ""]
-        lines += [f"Mean Dice over lesion slices {f3(p['segmentation']['dice_mean'])}; patient called "
-                  f"{'positive' if p['patient_called_positive'] else 'negative'}.", ""]
+        lines += [
+            f"Mean Dice over lesion slices {f3(p['segmentation']['dice_mean'])}; patient called "
+            f"{'positive' if p['patient_called_positive'] else 'negative'}.",
+            "",
+        ]
     if "lung" in s:
-        lines += ["## Lung stage vs classical lung masks (held-back slices)", "", "| group | n | mask IoU | box IoU |", "|---|---|---|---|"]
+        lines += [
+            "## Lung stage vs classical lung masks (held-back slices)",
+            "",
+            "| group | n | mask IoU | box IoU |",
+            "|---|---|---|---|",
+        ]
         for name, v in s["lung"]["groups"].items():
             lines.append(f"| {name} | {v['n']} | {f3(v['mask_iou'])} | {f3(v['box_iou'])} |")
         lines.append("")
     return "\n".join(lines)
-
-
 
 
 def main() -> None:

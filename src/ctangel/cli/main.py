@@ -12,13 +12,14 @@ from ctangel.cli.evaluate import evaluate_command
 from ctangel.cli.phantom import phantom_command
 from ctangel.cli.prepare import prepare_command
 from ctangel.cli.serve import serve_command
-from ctangel.cli.train import train_command
+from ctangel.cli.train import pseudolabel_command, train_command
 from ctangel.errors import CtangelError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find COVID-19 pneumonia on chest CT.")
 app.command("analyze")(analyze_command)
 app.command("evaluate")(evaluate_command)
 app.command("train")(train_command)
+app.command("pseudolabel")(pseudolabel_command)
 app.command("prepare")(prepare_command)
 app.command("phantom")(phantom_command)
 app.command("serve")(serve_command)
@@ -35,3 +36,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

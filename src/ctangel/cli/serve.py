@@ -54,6 +54,7 @@ def serve_command(
     from ctangel.inference import AnalysisSettings
     from ctangel.service import ServiceConfig, create_app
     from ctangel.service.config import load_or_create_token
+    from ctangel.service.jobs import check_data_dir_free
     from ctangel.service.privacy import guard_logs
 
     level = logging.getLevelNamesMapping().get(log_level.upper())
@@ -61,6 +62,7 @@ def serve_command(
         raise typer.BadParameter(f"--log-level must be debug, info, warning or error, got {log_level!r}")
     logging.getLogger().setLevel(level)
     folder = data_dir or default_data_dir()
+    check_data_dir_free(folder)
     token, created = load_or_create_token(folder)
     config = ServiceConfig(
         data_dir=folder,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ from ctangel.inference.postprocess import LesionBox, find_lesions, max_in_region
 from ctangel.inference.results import AnalysisResult, PatientResult, SliceResult, StudyResult
 from ctangel.inference.settings import AnalysisSettings
 from ctangel.inference.stages import LesionStage, LungStage, SliceInput
+from ctangel.inference.timing import Timings
 from ctangel.io.discover import discover
 from ctangel.io.study import SlicePixels, Study
 from ctangel.log import logger
@@ -104,6 +106,7 @@ class Pipeline:
         self.lung_stage = LungStage(self.lung_model, s)
         self.lesion_stage = LesionStage(self.lesion_model, s)
         self.rule = PatientRule(s.patient_min_positive_slices, s.patient_min_lesion_area_px_at_512)
+        self.timings = Timings()
 
     def describe_models(self) -> dict[str, object]:
         """The ``models`` entry of results.json."""
@@ -111,46 +114,59 @@ class Pipeline:
 
     def analyze_slices(self, slices: Sequence[SliceInput]) -> list[SliceFindings]:
         """Both stages and the post-processing on slices in display orientation."""
-        lungs = self.lung_stage(slices)
-        probs = self.lesion_stage(slices, [r.box for r in lungs])
+        with self.timings.stage("lung"):
+            lungs = self.lung_stage(slices)
+        with self.timings.stage("lesion"):
+            probs = self.lesion_stage(slices, [r.box for r in lungs])
         out = []
-        for (pixels, _), lung, prob in zip(slices, lungs, probs, strict=True):
-            shape: tuple[int, int] = pixels.shape
-            scaled = self.settings.scaled_to(shape)
-            region = valid_region(lung.box, scaled.valid_region_margin_px, shape)
-            lesions: list[LesionBox] = []
-            if prob is None:
-                lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
-            else:
-                lesions, lesion_mask = find_lesions(
-                    prob, region, self.settings.lesion_threshold, scaled.min_lesion_area_px
-                )
-                top = max_in_region(prob, region)
-            out.append(SliceFindings(lung.mask, lung.box, region, prob, top, lesions, lesion_mask))
+        with self.timings.stage("postprocess"):
+            for (pixels, _), lung, prob in zip(slices, lungs, probs, strict=True):
+                shape: tuple[int, int] = pixels.shape
+                scaled = self.settings.scaled_to(shape)
+                region = valid_region(lung.box, scaled.valid_region_margin_px, shape)
+                lesions: list[LesionBox] = []
+                if prob is None:
+                    lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
+                else:
+                    lesions, lesion_mask = find_lesions(
+                        prob, region, self.settings.lesion_threshold, scaled.min_lesion_area_px
+                    )
+                    top = max_in_region(prob, region)
+                out.append(SliceFindings(lung.mask, lung.box, region, prob, top, lesions, lesion_mask))
         return out
+
+    @staticmethod
+    def _read(study: Study, indices: range) -> list[SlicePixels]:
+        return [study.read(i) for i in indices]
 
     def analyze_study(
         self, study: Study, sink: ResultSink | None = None, progress: Progress | None = None
     ) -> StudyResult:
-        """Analyse every slice of ``study``, a chunk at a time.
+        """Analyse every slice of ``study``, a chunk at a time; the next chunk is read while one is analysed.
 
         Raises:
             InputError: a slice cannot be read (the study is abandoned; what the sink wrote stays).
         """
         if sink is not None:
-            sink.start_study(study)
+            with self.timings.stage("write"):
+                sink.start_study(study)
         results: list[SliceResult] = []
-        for start in range(0, len(study), CHUNK_SLICES):
-            indices = range(start, min(start + CHUNK_SLICES, len(study)))
-            pixels = [study.read(i) for i in indices]
-            findings = self.analyze_slices([(p, study.kind) for p in pixels])
-            for i, p, f in zip(indices, pixels, findings, strict=True):
-                result = self._slice_result(study, i, p, f)
-                results.append(result)
-                if sink is not None:
-                    sink.add_slice(study, result, p, f)
-            if progress is not None:
-                progress(len(indices))
+        chunks = [range(s, min(s + CHUNK_SLICES, len(study))) for s in range(0, len(study), CHUNK_SLICES)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-read") as reader:
+            ahead = reader.submit(self._read, study, chunks[0]) if chunks else None
+            for k, indices in enumerate(chunks):
+                with self.timings.stage("read"):
+                    pixels = ahead.result() if ahead is not None else []
+                ahead = reader.submit(self._read, study, chunks[k + 1]) if k + 1 < len(chunks) else None
+                findings = self.analyze_slices([(p, study.kind) for p in pixels])
+                for i, p, f in zip(indices, pixels, findings, strict=True):
+                    result = self._slice_result(study, i, p, f)
+                    results.append(result)
+                    if sink is not None:
+                        with self.timings.stage("write"):
+                            sink.add_slice(study, result, p, f)
+                if progress is not None:
+                    progress(len(indices))
         study_result = StudyResult(
             patient_id=study.patient_id,
             study_id=study.study_id,
@@ -164,7 +180,8 @@ class Pipeline:
             voxel_volume_ml=study.voxel_volume_ml,
         )
         if sink is not None:
-            sink.finish_study(study, study_result)
+            with self.timings.stage("write"):
+                sink.finish_study(study, study_result)
         return study_result
 
     @staticmethod
@@ -201,6 +218,7 @@ class Pipeline:
             progress: called with the number of slices finished, as they finish.
             on_total: called once with the total number of slices, before the work starts.
         """
+        self.timings.reset()
         items = list(inputs)
         found: list[Study | InputError] = (
             list(items) if all(isinstance(x, Study) for x in items) else list(discover(items))  # type: ignore[arg-type]
@@ -236,6 +254,9 @@ class Pipeline:
             patients=patients,
             errors=[{"input": e.path, "error": e.problem} for e in errors],
         )
+        analysis.timings = self.timings.to_dict()
         if sink is not None:
-            sink.finish(analysis)
+            with self.timings.stage("write"):
+                sink.finish(analysis)
+            analysis.timings = self.timings.to_dict()
         return analysis

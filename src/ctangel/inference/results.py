@@ -169,6 +169,8 @@ class AnalysisResult:
         settings: the analysis settings.
         patients: per patient, in the order first seen.
         errors: ``{"input": path, "error": message}`` for each input that could not be analysed.
+        timings: wall seconds per stage (read, lung, lesion, postprocess, write); results.json's
+            ``timings_s`` is written before the last of the writing (the report itself) is done.
     """
 
     version: str
@@ -176,6 +178,7 @@ class AnalysisResult:
     settings: dict[str, Any]
     patients: list[PatientResult]
     errors: list[dict[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json document."""
@@ -185,4 +188,5 @@ class AnalysisResult:
             "settings": self.settings,
             "patients": [p.to_dict() for p in self.patients],
             "errors": self.errors,
+            "timings_s": self.timings,
         }

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ctangel.constants import LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU
 from ctangel.errors import WeightsError
 from ctangel.models.network import NetworkConfig, build_network
 from ctangel.preprocessing import SquareCrop, Window
+
+if TYPE_CHECKING:
+    import torch
 
 #: Format tag written into every checkpoint.
 CHECKPOINT_FORMAT: Final = "ctangel-checkpoint/1"
@@ -82,17 +83,35 @@ class Checkpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """The form written to disk."""
+        return {**self.describe(), "state_dict": self.state_dict}
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but the weights: what an ONNX export carries in its metadata."""
         return {
             "format": CHECKPOINT_FORMAT,
             "task": self.task,
             "network": self.network.to_dict(),
             "input": asdict(self.input),
-            "state_dict": self.state_dict,
             "meta": self.meta,
         }
 
+    @classmethod
+    def from_description(cls, d: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None) -> Checkpoint:
+        """Inverse of :meth:`describe` (and of :meth:`to_dict` when ``d`` holds the weights)."""
+        if d.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsError(f"not a ctangel checkpoint description (format tag {CHECKPOINT_FORMAT!r} missing)")
+        return cls(
+            task=d["task"],
+            network=NetworkConfig.from_dict(d["network"]),
+            input=InputSpec.from_dict(d["input"]),
+            state_dict=state_dict if state_dict is not None else d.get("state_dict", {}),
+            meta=d.get("meta", {}),
+        )
+
     def save(self, path: str | Path) -> str:
         """Write the checkpoint; return its sha256."""
+        import torch
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -121,16 +140,12 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
         raise WeightsError(f"{path}: weight file not found; reinstall ctangel or pass a checkpoint you trained")
     if sha256 is not None and sha256_file(path) != sha256:
         raise WeightsError(f"{path}: sha256 differs from the registry's; the file is damaged or was replaced")
+    import torch
+
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
         raise WeightsError(f"{path}: not a readable checkpoint ({exc})") from exc
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise WeightsError(f"{path}: not a ctangel checkpoint (format tag {CHECKPOINT_FORMAT!r} missing)")
-    return Checkpoint(
-        task=raw["task"],
-        network=NetworkConfig.from_dict(raw["network"]),
-        input=InputSpec.from_dict(raw["input"]),
-        state_dict=raw["state_dict"],
-        meta=raw.get("meta", {}),
-    )
+    return Checkpoint.from_description(raw)

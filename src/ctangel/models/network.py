@@ -1,13 +1,15 @@
-"""The UNet++ both stages use (MONAI's BasicUNetPlusPlus), described by a config a checkpoint carries."""
+"""The UNet++ both stages use (MONAI's BasicUNetPlusPlus), described by a config a checkpoint carries.
+
+Importing this module does not import torch: ``ctangel analyze`` on ONNX Runtime never needs it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from monai.networks.nets import BasicUNetPlusPlus
-from torch import nn
+if TYPE_CHECKING:
+    from monai.networks.nets import BasicUNetPlusPlus
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def build_network(config: NetworkConfig, deep_supervision: bool = False) -> Basi
     With ``deep_supervision`` the network returns the logits of the nodes ``x_0_1 .. x_0_4`` (training);
     without, a one-element list holding those of ``x_0_4``.
     """
+    from monai.networks.nets import BasicUNetPlusPlus
+
     return BasicUNetPlusPlus(
         spatial_dims=2,
         in_channels=config.in_channels,
@@ -62,19 +66,3 @@ def build_network(config: NetworkConfig, deep_supervision: bool = False) -> Basi
         norm=(config.norm, {"affine": True}),
         upsample=config.upsample,
     )
-
-
-class ProbabilityHead(nn.Module):
-    """Wraps a UNet++ so that it maps ``(B, C, H, W)`` 0..1 images to ``(B, 1, H, W)`` probabilities.
-
-    The probability is that of the last node ``x_0_4``.
-    """
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        logits = out[-1] if isinstance(out, (list, tuple)) else out
-        return torch.sigmoid(logits)

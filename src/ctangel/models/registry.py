@@ -50,7 +50,7 @@ MODELS: Final[dict[str, ModelEntry]] = {
             checkpoint="lung-unetpp-v1.pt",
             sha256="a15f1c75b14ecdf1fb01b8f85b92678ea57d54f6abc551cafc7d967464389a62",
             onnx="lung-unetpp-v1.onnx",
-            onnx_sha256="135bff4c4655a7dcba64536adecbd5362affd9846a1360f0d8542996ed2533ec",
+            onnx_sha256="354bdabbbb6bbeff23391cd751640f3947115cb2c3c74e11914bc95db38fffeb",
             summary="UNet++ lung fields, whole slice at 128x128",
         ),
         ModelEntry(
@@ -118,36 +118,40 @@ class LoadedModel:
 def load_model(name_or_path: str, task: Task, backend: Backend = "onnx", threads: int | None = None) -> LoadedModel:
     """Load a shipped model by name, or a checkpoint by path, for ``task``.
 
+    A shipped model on ONNX Runtime is read from its ONNX export alone (verified by sha256; no torch). A user
+    checkpoint is exported to ONNX once and cached under :func:`cache_dir` by its sha256.
+
     Raises:
         WeightsError: unknown name, missing or damaged file, or a checkpoint made for the other task.
     """
     entry = MODELS.get(name_or_path)
-    onnx_path: Path | None = None
-    if entry is not None:
-        path = weights_dir() / entry.checkpoint
-        expected: str | None = entry.sha256 or None
-        if entry.onnx and (weights_dir() / entry.onnx).is_file():
-            onnx_path = weights_dir() / entry.onnx
-            if entry.onnx_sha256 and sha256_file(onnx_path) != entry.onnx_sha256:
-                raise WeightsError(f"{onnx_path}: sha256 differs from the registry's; the file is damaged")
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            names = ", ".join(sorted(MODELS))
-            raise WeightsError(f"{name_or_path}: neither a model name ({names}) nor a checkpoint file")
-        expected = None
-    ckpt = load_checkpoint(path, expected)
-    sha = sha256_file(path)
-    if ckpt.task != task:
-        raise WeightsError(f"{path}: a {ckpt.task} model, but the {task} stage needs a {task} model")
     runner: Runner
-    if backend == "torch":
-        runner = TorchRunner.from_checkpoint(ckpt)
+    if entry is not None and backend == "onnx":
+        onnx_path = weights_dir() / entry.onnx
+        if not onnx_path.is_file():
+            raise WeightsError(f"{onnx_path}: weight file not found; reinstall ctangel")
+        if entry.onnx_sha256 and sha256_file(onnx_path) != entry.onnx_sha256:
+            raise WeightsError(f"{onnx_path}: sha256 differs from the registry's; the file is damaged or was replaced")
+        onnx_runner = OnnxRunner(onnx_path, threads)
+        ckpt, sha, runner = onnx_runner.checkpoint(), entry.sha256, onnx_runner
     else:
-        if onnx_path is None:
-            onnx_path = cache_dir() / "onnx" / f"{sha}.onnx"
-            if not onnx_path.is_file():
-                logger.info("exporting %s to ONNX at %s", path, onnx_path)
-                export_onnx(ckpt, onnx_path)
-        runner = OnnxRunner(onnx_path, threads)
+        if entry is not None:
+            path, expected = weights_dir() / entry.checkpoint, entry.sha256 or None
+        else:
+            path, expected = Path(name_or_path), None
+            if not path.is_file():
+                names = ", ".join(sorted(MODELS))
+                raise WeightsError(f"{name_or_path}: neither a model name ({names}) nor a checkpoint file")
+        ckpt = load_checkpoint(path, expected)
+        sha = sha256_file(path)
+        if backend == "torch":
+            runner = TorchRunner.from_checkpoint(ckpt)
+        else:
+            cached = cache_dir() / "onnx" / f"{sha}.onnx"
+            if not cached.is_file():
+                logger.info("exporting %s to ONNX at %s (once)", path, cached)
+                export_onnx(ckpt, cached, source_sha256=sha)
+            runner = OnnxRunner(cached, threads)
+    if ckpt.task != task:
+        raise WeightsError(f"{name_or_path}: a {ckpt.task} model, but the {task} stage needs a {task} model")
     return LoadedModel(name=name_or_path, sha256=sha, checkpoint=ckpt, runner=runner, backend=backend)

@@ -1,17 +1,24 @@
-"""Running a trained model on batches of model-grid images: ONNX Runtime (default) or eager torch."""
+"""Running a trained model on batches of model-grid images: ONNX Runtime (default) or eager torch.
+
+ONNX exports carry the checkpoint's description (task, network, input settings, provenance) in their
+metadata, so the ONNX path never imports torch.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
+from ctangel.errors import WeightsError
 from ctangel.models.checkpoint import Checkpoint
-from ctangel.models.network import ProbabilityHead
+
+if TYPE_CHECKING:
+    import torch
 
 Backend = Literal["onnx", "torch"]
 #: The ONNX graph's input and output names.
@@ -19,6 +26,9 @@ ONNX_INPUT = "image"
 ONNX_OUTPUT = "probability"
 #: ONNX opset the exporter writes.
 ONNX_OPSET = 17
+#: Metadata keys of an export: the checkpoint's description (JSON) and the sha256 of the checkpoint file.
+ONNX_META_CHECKPOINT = "ctangel_checkpoint"
+ONNX_META_SOURCE_SHA256 = "ctangel_source_sha256"
 
 
 class Runner(Protocol):
@@ -43,6 +53,8 @@ class TorchRunner:
     """
 
     def __init__(self, net: torch.nn.Module) -> None:
+        from ctangel.models.head import ProbabilityHead
+
         self.model = ProbabilityHead(net)
 
     @classmethod
@@ -51,13 +63,20 @@ class TorchRunner:
         return cls(checkpoint.build())
 
     def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        import torch
+
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
             return self.model(x)[:, 0].numpy()
 
 
 class OnnxRunner:
-    """An ONNX Runtime session, created once and reused."""
+    """An ONNX Runtime session, created once and reused.
+
+    Args:
+        onnx_path: the exported model.
+        threads: intra-op threads (default: the cores this process may use).
+    """
 
     def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -66,7 +85,22 @@ class OnnxRunner:
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for a bad file
+            raise WeightsError(f"{onnx_path}: not a loadable ONNX model ({exc})") from exc
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def checkpoint(self) -> Checkpoint:
+        """The description of the checkpoint this model was exported from (no weights).
+
+        Raises:
+            WeightsError: the export carries no ctangel description.
+        """
+        raw = self.metadata.get(ONNX_META_CHECKPOINT)
+        if raw is None:
+            raise WeightsError("this ONNX model carries no ctangel checkpoint description; re-export it")
+        return Checkpoint.from_description(json.loads(raw), state_dict={})
 
     def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         x = np.ascontiguousarray(batch, dtype=np.float32)[:, None]
@@ -74,8 +108,14 @@ class OnnxRunner:
         return np.asarray(out[:, 0], dtype=np.float32)
 
 
-def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write the model as ONNX (input ``image`` ``(B, 1, side, side)``, output ``probability`` alike)."""
+def export_onnx(checkpoint: Checkpoint, path: str | Path, source_sha256: str = "") -> Path:
+    """Write the model as ONNX (input ``image`` ``(B, 1, side, side)``, output ``probability`` alike), with the
+    checkpoint's description and ``source_sha256`` (the checkpoint file's hash) in its metadata."""
+    import onnx
+    import torch
+
+    from ctangel.models.head import ProbabilityHead
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = ProbabilityHead(checkpoint.build()).eval()
@@ -93,5 +133,13 @@ def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
+    proto = onnx.load(str(tmp))
+    for key, value in (
+        (ONNX_META_CHECKPOINT, json.dumps(checkpoint.describe(), default=str)),
+        (ONNX_META_SOURCE_SHA256, source_sha256),
+    ):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(tmp))
     tmp.replace(path)
     return path

@@ -51,6 +51,8 @@ UI_CSP: Final = (
 REPORT_CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 #: A finished job's slice images never change (a deleted job's id is never reused).
 IMMUTABLE: Final = "private, max-age=31536000, immutable"
+#: A download's file name starts with this many characters of its job's id.
+DOWNLOAD_ID_CHARS: Final = 8
 
 _UPLOAD_BODY: Final[dict[str, Any]] = {
     "requestBody": {
@@ -222,7 +224,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         headers = {"Content-Security-Policy": REPORT_CSP} if file.suffix == ".html" else {}
         return FileResponse(
             file,
-            filename=f"{job_id[:8]}-{file.name}" if download else None,
+            filename=f"{job_id[:DOWNLOAD_ID_CHARS]}-{file.name}" if download else None,
             content_disposition_type="attachment" if download else "inline",
             headers=headers,
         )

@@ -4,6 +4,7 @@ Layout of the data folder ``DATA``::
 
     DATA/token                          the access token (mode 0600), unless $CTANGEL_TOKEN gives it
     DATA/jobs.sqlite3                   the job queue and every job's state (SQLite, WAL mode)
+    DATA/serve.lock                     held (flock) by the one server using this folder
     DATA/tmp/<random>/                  an upload while it arrives and is checked (removed after)
     DATA/jobs/<job_id>/input/           what the pipeline reads: the uploaded files, or the zip's content
     DATA/jobs/<job_id>/output/          the OutputWriter's folder: results.json, report.html, studies/,

@@ -41,6 +41,9 @@ from ctangel.report.names import UniqueNames, safe_name
 
 #: Bytes read to tell what a file is.
 SNIFF_BYTES: Final = 560
+#: Compressed bytes read to sniff a gzip file's content, and zlib's window bits for the gzip format.
+GZIP_SNIFF_BYTES: Final = 64 * 1024
+GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
 #: Bytes copied at a time (uploads, unpacking, decompression).
 CHUNK_BYTES: Final = 1024 * 1024
 #: A zip entry, or the whole zip, unpacking to more than this many times its packed size is refused ...
@@ -59,6 +62,10 @@ _WHAT_TO_GIVE: Final = (
     "give a zip of a DICOM folder, DICOM CT files, a NIfTI volume (.nii or .nii.gz) or PNG/JPEG/BMP/TIFF slices"
 )
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Bit 0 of a zip entry's general purpose flags: the entry is encrypted.
+_ENCRYPTED_FLAG: Final = 0x1
+#: Characters of a client's file name shown in a message.
+MAX_SHOWN_NAME_CHARS: Final = 100
 
 
 class UploadError(CtangelError):
@@ -171,10 +178,12 @@ def sniff(path: Path) -> FileKind | None:
     if _is_nifti_header(head):
         return FileKind.nifti
     if head.startswith(_GZIP_MAGIC):
+        # A stream decompressor: a file cut short still shows its first bytes (check_gzip reports the cut).
+        with open(path, "rb") as f:
+            packed = f.read(GZIP_SNIFF_BYTES)
         try:
-            with gzip.open(path, "rb") as g:
-                inner = g.read(SNIFF_BYTES)
-        except (OSError, EOFError, zlib.error):
+            inner = zlib.decompressobj(wbits=GZIP_WBITS).decompress(packed, SNIFF_BYTES)
+        except zlib.error:
             return None
         return FileKind.nifti_gz if _is_nifti_header(inner) else None
     for magic, kind in _IMAGE_MAGIC:
@@ -397,7 +406,7 @@ def _plan_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits, name: str) -> 
     seen: set[str] = set()
     for info in infos:
         parts = _member_parts(info, name)
-        if info.flag_bits & 0x1:
+        if info.flag_bits & _ENCRYPTED_FLAG:
             raise UploadError(
                 HTTPStatus.BAD_REQUEST, f"{name}: entry {info.filename!r} is encrypted; upload an unencrypted zip"
             )
@@ -406,7 +415,7 @@ def _plan_zip(infos: list[zipfile.ZipInfo], limits: UploadLimits, name: str) -> 
             raise UploadError(
                 HTTPStatus.BAD_REQUEST, f"{name}: entry {info.filename!r} is a symbolic link; links are not accepted"
             )
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no type recorded, a file
             raise UploadError(HTTPStatus.BAD_REQUEST, f"{name}: entry {info.filename!r} is not a regular file")
         if info.is_dir() or not parts:
             continue
@@ -462,7 +471,8 @@ def _member_parts(info: zipfile.ZipInfo, name: str) -> list[str]:
     if ".." in parts:
         raise UploadError(HTTPStatus.BAD_REQUEST, f"{name}: entry {raw!r} escapes the zip's folder ('..')")
     if len(parts) > MAX_ZIP_DEPTH or any(len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for p in parts):
-        raise UploadError(HTTPStatus.BAD_REQUEST, f"{name}: entry {raw[:80]!r}... has too deep or too long a path")
+        shown = raw[:MAX_SHOWN_NAME_CHARS]
+        raise UploadError(HTTPStatus.BAD_REQUEST, f"{name}: entry {shown!r}... has too deep or too long a path")
     return parts
 
 
@@ -514,7 +524,9 @@ def _quoted(filename: str) -> str:
     """The client's file name as shown in messages (its last component, printable, at most 100 characters)."""
     base = re.split(r"[\\/]", filename)[-1] or "the upload"
     shown = "".join(c if c.isprintable() else "?" for c in base)
-    return shown if len(shown) <= 100 else shown[:97] + "..."
+    if len(shown) <= MAX_SHOWN_NAME_CHARS:
+        return shown
+    return shown[: MAX_SHOWN_NAME_CHARS - 3] + "..."
 
 
 def _fsync_file(path: Path) -> None:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -44,6 +43,8 @@ log = service_logger
 JOB_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 LOCK_NAME: Final = "serve.lock"
 UPLOAD_PREFIX: Final = "upload-"
+#: Characters of a client's id or path quoted back in a message.
+MAX_QUOTED_CHARS: Final = 200
 
 
 class JobNotFoundError(CtangelError):
@@ -132,7 +133,6 @@ class JobService:
                     id=job_id,
                     filename=_display_name(files),
                     status="queued",
-                    created_at=time.time(),
                     n_files=prepared.n_files,
                     size_bytes=prepared.size_bytes,
                     n_studies=prepared.n_studies,
@@ -185,7 +185,7 @@ class JobService:
         """
         job = self.store.get(job_id) if JOB_ID.match(job_id) else None
         if job is None:
-            raise JobNotFoundError(f"job {job_id[:64]!r} not found; it may have been deleted")
+            raise JobNotFoundError(f"job {job_id[:MAX_QUOTED_CHARS]!r} not found; it may have been deleted")
         return job
 
     def queue_position(self, job: JobRecord) -> int | None:
@@ -237,7 +237,7 @@ class JobService:
         root = self.layout.output(job.id).resolve()
         path = (root / relative).resolve()
         if not path.is_relative_to(root) or not path.is_file():
-            raise OutputNotFoundError(f"job {job.id}: no output file {relative[:200]!r}")
+            raise OutputNotFoundError(f"job {job.id}: no output file {relative[:MAX_QUOTED_CHARS]!r}")
         return path
 
     def slice_image(self, job_id: str, study: int, index: int, overlay: bool) -> Path:
@@ -265,6 +265,17 @@ class JobService:
 def _display_name(files: Sequence[ReceivedFile]) -> str:
     first = re.split(r"[\\/]", files[0].filename)[-1] or "upload"
     return first if len(files) == 1 else f"{first} (+{len(files) - 1} more)"
+
+
+def check_data_dir_free(data_dir: Path) -> None:
+    """Fail early, with one clear line, when another server holds ``data_dir`` (the server checks again).
+
+    Raises:
+        ConfigError: another ctangel server uses the data folder.
+    """
+    lock = data_dir / LOCK_NAME
+    if lock.is_file():
+        _lock(lock).close()
 
 
 def _lock(path: Path) -> IO[bytes]:

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import threading
 import time
+from dataclasses import replace
 from typing import Final
 
 from ctangel.service.config import ServiceConfig
@@ -20,16 +21,17 @@ log = service_logger
 WATCH_INTERVAL_S: Final = 1.0
 #: A dead worker is replaced at most this often, seconds (a worker that cannot start must not spin).
 RESPAWN_DELAY_S: Final = 5.0
-#: How long a stopping worker may take to put its job back and exit before it is terminated, seconds.
+#: How long a stopping worker may take to put its job back and exit before it is killed, seconds.
 STOP_GRACE_S: Final = 10.0
-#: How long a terminated worker may take to exit before it is killed, seconds.
+#: How long the pool waits for a killed worker to be gone, seconds.
 KILL_GRACE_S: Final = 3.0
 
 
 class WorkerPool:
     """``config.workers`` worker processes started with the 'spawn' method (no state shared with the server
     but the job store); a worker that dies has its job requeued (see :class:`~ctangel.service.worker.Worker`
-    for how often) and is replaced.
+    for how often) and is replaced, unless it exited on request (SIGTERM, as when the whole process group
+    is told to stop).
 
     Args:
         config: the service's configuration.
@@ -40,7 +42,6 @@ class WorkerPool:
         self.config = config
         self.store = store
         self._ctx = multiprocessing.get_context("spawn")
-        self._stop = self._ctx.Event()
         self._closing = threading.Event()
         self._procs: list[multiprocessing.process.BaseProcess] = []
         self._spawned_at: list[float] = []
@@ -63,7 +64,8 @@ class WorkerPool:
     def _spawn(self, slot: int) -> multiprocessing.process.BaseProcess:
         proc = self._ctx.Process(
             target=worker_main,
-            args=(self.config, self._stop, os.getpid(), logging.getLogger().getEffectiveLevel()),
+            # Workers never check tokens: they do not get it.
+            args=(replace(self.config, token=None), os.getpid(), logging.getLogger().getEffectiveLevel()),
             name=f"ctangel-worker-{slot}",
             daemon=True,
         )
@@ -85,6 +87,8 @@ class WorkerPool:
                         len(requeued),
                     )
                     self._reported.add(slot)
+                if proc.exitcode == 0:
+                    continue  # it was asked to stop (SIGTERM to the group: the server stops next)
                 if time.monotonic() - self._spawned_at[slot] < RESPAWN_DELAY_S:
                     continue
                 self._procs[slot] = self._spawn(slot)
@@ -92,20 +96,19 @@ class WorkerPool:
                 self._reported.discard(slot)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Tell the workers to stop (a running job goes back to the queue), wait, then terminate stragglers."""
+        """Ask the workers to stop (SIGTERM: a running job goes back to the queue), wait, then kill stragglers."""
         self._closing.set()
-        self._stop.set()
         if self._watcher is not None:
             self._watcher.join()
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.terminate()
         deadline = time.monotonic() + grace_s
         for proc in self._procs:
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
-                proc.terminate()
-                proc.join(KILL_GRACE_S)
-            if proc.is_alive():
                 proc.kill()
-                proc.join()
+                proc.join(KILL_GRACE_S)
             if proc.pid is not None:
                 self.store.requeue_running(proc.pid)
         self._procs.clear()

@@ -20,7 +20,7 @@ service_logger = logger.getChild("service")
 
 #: Loggers whose records may carry patient data: the library's and the readers'.
 GUARDED_LOGGERS: Final = ("ctangel", "pydicom", "nibabel", "nibabel.global", "PIL", "py.warnings")
-WITHHELD: Final = "a %s from %s was withheld from the service log (it may name patient data); see the job's status"
+WITHHELD: Final = "[withheld: this %s from %s may name patient data; the job's status says what happened]"
 
 
 class PatientDataFilter(logging.Filter):

@@ -21,6 +21,8 @@ from ctangel.errors import ConfigError
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
+#: Arrival times of successive jobs differ by at least this, seconds (a clock stepping back cannot reorder them).
+MIN_TIME_STEP_S: Final = 1e-6
 #: Milliseconds a connection waits for another's write lock before giving up.
 BUSY_TIMEOUT_MS: Final = 30_000
 
@@ -154,25 +156,34 @@ class JobStore:
             self._local.conn = None
 
     def add(self, job: JobRecord) -> JobRecord:
-        """Queue a new job; returns it with its arrival number."""
-        row = (
-            self._db()
-            .execute(
-                f"INSERT INTO jobs (id, filename, status, created_at, n_files, size_bytes, n_studies, n_slices, warnings) "
-                f"VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+        """Queue a new job; returns it with its arrival number and time.
+
+        The arrival time is taken inside the write lock and never goes back, so the order of ``created_at``
+        is the order of arrival (``seq``) whatever the number of threads and processes adding jobs.
+        """
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute("SELECT MAX(created_at) FROM jobs").fetchone()[0]
+            now = time.time() if last is None else max(time.time(), last + MIN_TIME_STEP_S)
+            row = conn.execute(
+                "INSERT INTO jobs (id, filename, status, created_at, n_files, size_bytes, n_studies, n_slices, "
+                f"warnings) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
                 (
                     job.id,
                     job.filename,
-                    job.created_at or time.time(),
+                    now,
                     job.n_files,
                     job.size_bytes,
                     job.n_studies,
                     job.n_slices,
                     json.dumps(job.warnings),
                 ),
-            )
-            .fetchone()
-        )
+            ).fetchone()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return JobRecord._from_row(row)
 
     def get(self, job_id: str) -> JobRecord | None:

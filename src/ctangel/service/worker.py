@@ -22,28 +22,25 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from ctangel.errors import CtangelError
 from ctangel.inference import AnalysisResult, Pipeline
 from ctangel.models.runtime import default_threads
 from ctangel.report import OutputWriter
+from ctangel.report.writer import MASKS_DIR
 from ctangel.service.config import INPUT_DIR, OUTPUT_DIR, SLICES_DIR, ServiceConfig
 from ctangel.service.intake import remove_tree
 from ctangel.service.privacy import guard_logs, service_logger
 from ctangel.service.store import JobRecord, JobStore
 from ctangel.service.viewer import SliceImageWriter, TeeSink
 
-if TYPE_CHECKING:
-    from multiprocessing.synchronize import Event
-
 log = service_logger
 
 #: Share of the progress bar the slices fill; the report, masks and their zip take the rest.
 ANALYSIS_SHARE: Final = 0.95
-#: The zip of a job's masks, in its output folder, and the folder it is made from.
+#: The zip of a job's masks (the OutputWriter's ``masks/`` folder), in its output folder.
 MASKS_ZIP: Final = "masks.zip"
-MASKS_DIR: Final = "masks"
 #: Which slices get a captioned overlay in the report (the viewer draws every slice anyway).
 REPORT_OVERLAYS: Final = "positive"
 #: Why a job that stopped its workers too often is failed.
@@ -51,6 +48,8 @@ EXHAUSTED: Final = (
     "the analysis was interrupted {n} times (the worker process stopped: out of memory, or the server was "
     "restarted); the study may be too large for this server"
 )
+#: Random bytes of a claim (what fences a worker's writes to the job it took).
+CLAIM_BYTES: Final = 16
 WORKER_LOG_FORMAT: Final = "%(levelname)s %(name)s [worker %(process)d]: %(message)s"
 
 
@@ -124,11 +123,17 @@ def analyze_job(pipeline: Pipeline, job_dir: Path, report_progress: Callable[[fl
 
     with _working_dir(job_dir):
         result = pipeline.analyze([INPUT_DIR], sink=sink, progress=on_progress, on_total=on_total)
-    warnings = [f"{e['input']}: {e['error']}" for e in result.errors]
+    warnings = [f"{_in_upload(e['input'])}: {e['error']}" for e in result.errors]
     if not result.patients:
         return JobOutcome("failed", "; ".join(warnings) or "nothing was analysed", None, warnings)
     zip_folder(output / MASKS_DIR, output / MASKS_ZIP)
     return JobOutcome("done", None, summarize(result), warnings)
+
+
+def _in_upload(path: str) -> str:
+    """A path under the job's input folder as the uploader knows it (``input/a/b.dcm`` -> ``a/b.dcm``)."""
+    prefix = INPUT_DIR + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
 
 
 def zip_folder(folder: Path, target: Path) -> bool:
@@ -195,7 +200,7 @@ class Worker:
         """Run the oldest queued job, if any; whether there was one."""
         for job_id in self.store.fail_exhausted(self.config.max_attempts, EXHAUSTED.format(n=self.config.max_attempts)):
             log.warning("job %s: failed after %d interrupted attempts", job_id, self.config.max_attempts)
-        claim = secrets.token_hex(16)
+        claim = secrets.token_hex(CLAIM_BYTES)
         job = self.store.claim_next(claim, os.getpid())
         if job is None:
             return False
@@ -249,16 +254,25 @@ class Worker:
             remove_tree(self.config.layout.job(job_id))
 
 
-def worker_main(config: ServiceConfig, stop: Event, parent_pid: int, log_level: int) -> None:
+def worker_main(config: ServiceConfig, parent_pid: int, log_level: int) -> None:
     """A worker process's entry point (spawned by :class:`~ctangel.service.pool.WorkerPool`).
+
+    SIGTERM asks the worker to stop: a running job goes back to the queue at its next chunk of slices.
+    SIGINT (Ctrl-C reaches the whole process group) is left to the server, which then stops its workers.
 
     Args:
         config: the service's configuration.
-        stop: a ``multiprocessing`` event the server sets when it stops.
-        parent_pid: the server's pid; the worker ends when its parent is gone.
+        parent_pid: the server's pid; the worker also stops when its parent is gone (killed with -9).
         log_level: the server's log level.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, request_stop)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(WORKER_LOG_FORMAT))
     root = logging.getLogger()
@@ -268,7 +282,7 @@ def worker_main(config: ServiceConfig, stop: Event, parent_pid: int, log_level: 
     guard_logs()
 
     def should_stop() -> bool:
-        return stop.is_set() or os.getppid() != parent_pid
+        return stop_requested or os.getppid() != parent_pid
 
     worker = Worker(config, should_stop)
     worker.run()

@@ -19,7 +19,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ctangel.errors import ConfigError
 from ctangel.inference.settings import AnalysisSettings
 from ctangel.inference.stages import LungStage
 from ctangel.log import logger
-from ctangel.models.checkpoint import Checkpoint, InputSpec, Task
+from ctangel.models.checkpoint import Checkpoint, InputSpec, Task, load_checkpoint
 from ctangel.models.network import NetworkConfig, build_network
 from ctangel.models.registry import DEFAULT_MODELS, LoadedModel, load_model
 from ctangel.models.runtime import TorchRunner, export_onnx
@@ -67,6 +67,9 @@ class TrainConfig:
         positive_fraction: for the lesion task, the share of each batch drawn from slices with lesions.
         deep_supervision_weights: loss weights of the nodes ``x_0_1 .. x_0_4``.
         lung_model: for the lesion task, the lung model whose boxes give the crops (name or checkpoint).
+        init_from: start from this checkpoint's weights (same architecture) instead of a fresh network.
+        source_weights: relative chance of drawing a slice, by its file name's prefix before ``__``
+            (``{"medseg": 3.0}`` draws MedSeg's slices three times as often as others of the same kind).
         threads: torch threads (None: all cores).
         resume: continue from ``work_dir/last.ckpt`` when it exists.
     """
@@ -90,6 +93,8 @@ class TrainConfig:
     positive_fraction: float = 0.5
     deep_supervision_weights: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
     lung_model: str = DEFAULT_MODELS["lung"]
+    init_from: Path | None = None
+    source_weights: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
     resume: bool = False
 
@@ -98,6 +103,8 @@ class TrainConfig:
         if self.work_dir is None:
             self.work_dir = self.out.with_name(self.out.stem + ".run")
         self.work_dir = Path(self.work_dir)
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
         if self.task not in ("lung", "lesion"):
             raise ConfigError(f"task must be 'lung' or 'lesion', got {self.task!r}")
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
@@ -125,8 +132,8 @@ class TrainConfig:
         """Plain data for the checkpoint's provenance."""
         d = asdict(self)
         d["network"] = self.network.to_dict()
-        for k in ("data", "out", "work_dir"):
-            d[k] = str(d[k])
+        for k in ("data", "out", "work_dir", "init_from"):
+            d[k] = None if d[k] is None else str(d[k])
         return d
 
 
@@ -156,8 +163,20 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _sampling_weights(indices: list[int], examples: list[Example], cfg: TrainConfig) -> np.ndarray | None:
+    """Probabilities of drawing each of ``indices``, from ``cfg.source_weights`` by file-name prefix."""
+    if not cfg.source_weights:
+        return None
+    w = np.array([cfg.source_weights.get(examples[i].name.split("__", 1)[0], 1.0) for i in indices], dtype=float)
+    return w / w.sum()
+
+
 def draw_batch(step: int, examples: list[Example], cfg: TrainConfig, world: int) -> list[int]:
-    """Indices of the step's global batch (``batch_size * world`` samples), the same on every rank."""
+    """Indices of the step's global batch (``batch_size * world`` samples), the same on every rank.
+
+    For the lesion task a binomial share ``positive_fraction`` of the batch comes from slices with lesions;
+    within positives and negatives, ``source_weights`` (by the file name's prefix before ``__``) weigh the draw.
+    """
     rng = np.random.default_rng([cfg.seed, step])
     n = cfg.batch_size * world
     if cfg.task == "lesion":
@@ -165,8 +184,11 @@ def draw_batch(step: int, examples: list[Example], cfg: TrainConfig, world: int)
         neg = [i for i, e in enumerate(examples) if not e.positive]
         if pos and neg:
             n_pos = int(rng.binomial(n, cfg.positive_fraction))
-            return list(rng.choice(pos, n_pos)) + list(rng.choice(neg, n - n_pos))
-    return list(rng.choice(len(examples), n))
+            return list(rng.choice(pos, n_pos, p=_sampling_weights(pos, examples, cfg))) + list(
+                rng.choice(neg, n - n_pos, p=_sampling_weights(neg, examples, cfg))
+            )
+    every = list(range(len(examples)))
+    return list(rng.choice(len(examples), n, p=_sampling_weights(every, examples, cfg)))
 
 
 def make_batch(
@@ -241,6 +263,11 @@ def train(cfg: TrainConfig) -> Checkpoint:
 
     torch.manual_seed(cfg.seed)  # here, not earlier: loading the lung model may draw from the generator
     net: torch.nn.Module = build_network(cfg.network, deep_supervision=True)
+    if cfg.init_from is not None:
+        start = load_checkpoint(cfg.init_from)
+        if start.network != cfg.network:
+            raise ConfigError(f"{cfg.init_from}: its network {start.network} differs from the configured one")
+        net.load_state_dict(start.state_dict)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best_score, best_step, evals_since_best = 0, -math.inf, -1, 0
     last_path, best_path = work / "last.ckpt", work / "best.ckpt"
@@ -258,6 +285,8 @@ def train(cfg: TrainConfig) -> Checkpoint:
     loss_fn = DiceCELoss(sigmoid=True, batch=True, smooth_nr=1e-5, smooth_dr=1e-5)
     weights = torch.tensor(cfg.deep_supervision_weights, dtype=torch.float32)
     log = open(work / "log.jsonl", "a") if ddp.main else None  # noqa: SIM115 (closed after the loop)
+    # Under DDP each rank records the samples it took, so the effective batch can be checked.
+    rank_log = open(work / f"rank{ddp.rank}.jsonl", "a") if ddp.world > 1 else None  # noqa: SIM115
     bar = tqdm(
         total=cfg.max_steps,
         initial=step,
@@ -270,6 +299,8 @@ def train(cfg: TrainConfig) -> Checkpoint:
     while step < cfg.max_steps and not stop:
         indices = draw_batch(step, train_ex, cfg, ddp.world)
         mine = indices[ddp.rank * cfg.batch_size : (ddp.rank + 1) * cfg.batch_size]
+        if rank_log is not None:
+            rank_log.write(json.dumps({"step": step, "indices": [int(i) for i in mine]}) + "\n")
         x, y = make_batch(step, mine, train_ex, cfg, offset=ddp.rank * cfg.batch_size)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
@@ -320,10 +351,14 @@ def train(cfg: TrainConfig) -> Checkpoint:
                 dist.broadcast(flag, src=0)
             stop = bool(flag[0])
     bar.close()
-    if log is not None:
-        log.close()
+    for f in (log, rank_log):
+        if f is not None:
+            f.close()
+    if ddp.world > 1:
+        torch.save(_unwrap(net).state_dict(), work / f"rank{ddp.rank}-final.pt")
     if not ddp.main:
         dist.barrier()
+        dist.destroy_process_group()
         return Checkpoint(cfg.task, cfg.network, cfg.input, _unwrap(net).state_dict(), {})
 
     best = torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else None
@@ -338,14 +373,16 @@ def train(cfg: TrainConfig) -> Checkpoint:
         "train_positive_slices": sum(e.positive for e in train_ex),
         "val_slices": len(val_ex),
         "world_size": ddp.world,
+        "effective_batch_size": cfg.batch_size * ddp.world,
         "wall_time_s": round(time.time() - started, 1),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "torch": str(torch.__version__),
     }
     ckpt = Checkpoint(cfg.task, cfg.network, cfg.input, state_dict, meta)
     sha = ckpt.save(cfg.out)
-    export_onnx(ckpt, cfg.out.with_suffix(".onnx"))
+    export_onnx(ckpt, cfg.out.with_suffix(".onnx"), source_sha256=sha)
     logger.info("wrote %s (sha256 %s) and its ONNX export", cfg.out, sha)
     if ddp.world > 1:
         dist.barrier()
-    return replace(ckpt)
+        dist.destroy_process_group()
+    return ckpt

@@ -291,12 +291,15 @@ function renderVerdicts() {
   box.replaceChildren(...state.results.patients.map((patient) => {
     const studies = patient.studies.map((study) => {
       const k = state.studies.findIndex((s) => s.study === study);
-      return el("li", {},
-        el("button", { class: "study-link", type: "button", onclick: () => chooseStudy(k), ...(k < 0 ? { disabled: "" } : {}) },
-          `${study.description || study.series_id}`),
-        " ", verdictBadge(study.positive),
-        el("span", { class: "muted" }, ` ${study.n_positive_slices} of ${study.n_slices} slices positive`
-          + (study.lung_involvement_percent != null ? ` · lesion ${study.lung_involvement_percent.toFixed(1)}% of lung` : "")));
+      const involvement = study.lung_involvement_percent != null
+        ? ` · lesion ${study.lung_involvement_percent.toFixed(1)}% of lung` : "";
+      return el("li", { class: "study" },
+        el("button", {
+          class: "study-link", type: "button", title: "Show this study in the viewer",
+          onclick: () => chooseStudy(k), ...(k < 0 ? { disabled: "" } : {}),
+        }, study.description || study.series_id),
+        el("div", { class: "study-line" }, verdictBadge(study.positive),
+          el("span", { class: "muted" }, `${study.n_positive_slices} of ${study.n_slices} slices positive${involvement}`)));
     });
     return el("div", { class: `patient ${patient.positive ? "pos" : "neg"}` },
       el("div", { class: "patient-head" },
