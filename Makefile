@@ -8,13 +8,12 @@ export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=17179869184:glibc.malloc.tr
 DEMO_INPUT := build/phantom
 DEMO_OUT := demo-out
 
-.PHONY: setup demo test lint typecheck bench train clean
+.PHONY: setup demo test bench train clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[service,train,dev]"
 	touch $(STAMP)
 
@@ -34,8 +33,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/load_test.py
 
-train: $(STAMP)
+# Needs ../shared/data (or CTANGEL_SHARED_DATA); writes build/datasets and build/weights (never commit them).
+build/datasets/.done: $(STAMP)
+	$(BIN)/ctangel prepare --out build/datasets
+	touch $@
+
+train: $(STAMP) build/datasets/.done
 	$(BIN)/ctangel train all --config configs/train.toml
 
 clean:

@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ctangel import __version__
 from ctangel.constants import LABEL_THRESHOLD
-from ctangel.inference import AnalysisResult, AnalysisSettings, Pipeline, SliceFindings, SliceResult, StudyResult
+from ctangel.inference import AnalysisResult, AnalysisSettings, Pipeline, SliceResult
+from ctangel.inference.collect import MaskCollector
 from ctangel.inference.postprocess import box_mask
-from ctangel.io.image import read_image, read_label
-from ctangel.io.study import DisplayTransform, SlicePixels, Study
+from ctangel.io.image import image_study, read_label
+from ctangel.io.study import DisplayTransform, Study
 from ctangel.metrics.confusion import ConfusionCounts
 from ctangel.metrics.overlap import SegmentationMetric
-from ctangel.metrics.roc import compute_roc
+from ctangel.metrics.roc import compute_roc, plot_roc
 from ctangel.training import sources
 from ctangel.training.data import load_examples
 from ctangel.training.validate import validate_lung
@@ -47,43 +47,9 @@ TRAINED_ON = {
 }
 
 
-class Collector:
-    """A result sink that keeps each slice's lesion mask (stored orientation) and valid region."""
-
-    def __init__(self) -> None:
-        self.masks: dict[str, npt.NDArray[np.bool_]] = {}
-        self.regions: dict[str, Any] = {}
-
-    def start_study(self, study: Study) -> None:
-        pass
-
-    def add_slice(self, study: Study, result: SliceResult, pixels: SlicePixels, findings: SliceFindings) -> None:
-        self.masks[result.source] = study.display.invert(findings.lesion_mask).astype(bool)
-        self.regions[result.source] = (study.display, findings.region, pixels.shape)
-
-    def finish_study(self, study: Study, result: StudyResult) -> None:
-        pass
-
-    def fail_input(self, error: Exception) -> None:
-        print(f"  failed: {error}", file=sys.stderr)
-
-    def finish(self, result: AnalysisResult) -> None:
-        pass
-
-
-def image_study(path: Path, patient: str, display: DisplayTransform | None = None) -> Study:
-    """One 8-bit image as a study, turned to display orientation by ``display``."""
-    display = display or DisplayTransform()
-    return Study(
-        patient_id=patient,
-        study_id=path.stem,
-        series_id=path.stem,
-        input=str(path),
-        kind="uint8",
-        sources=[str(path)],
-        loader=lambda _i: display.apply(read_image(path)),  # type: ignore[arg-type,return-value]
-        display=display,
-    )
+def one_image(path: Path, patient: str, display: DisplayTransform | None = None) -> Study:
+    """One 8-bit image as a study of its own, turned to display orientation by ``display``."""
+    return image_study([str(path)], str(path.parent), study_id=path.stem, patient_id=patient, display=display)
 
 
 def slices_of(result: AnalysisResult) -> list[tuple[str, SliceResult]]:
@@ -99,15 +65,16 @@ def medseg(pipeline: Pipeline, data: Path, oriented: bool) -> dict[str, Any]:
     root = data / "medseg_covid100_infnet" / "test"
     images = sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem))
     display = DisplayTransform(transpose=True) if oriented else DisplayTransform()
-    sink = Collector()
-    result = pipeline.analyze([image_study(p, "medseg", display) for p in images], sink=sink)  # type: ignore[arg-type]
+    sink = MaskCollector()
+    result = pipeline.analyze([one_image(p, "medseg", display) for p in images], sink=sink)  # type: ignore[arg-type]
     seg = SegmentationMetric()
     outside_px, total_px, slices_called = 0, 0, 0
     for path in images:
         truth = read_label(root / "mask_infection" / f"{path.stem}.png", LABEL_THRESHOLD)
         seg.update(sink.masks[str(path)], truth)
-        disp, region, shape = sink.regions[str(path)]
-        truth_disp = disp.apply(truth)
+        region = sink.regions[str(path)]
+        truth_disp = display.apply(truth)
+        shape = truth_disp.shape
         inside = box_mask(region, shape) if region is not None else np.zeros(shape, bool)
         outside_px += int((truth_disp & ~inside).sum())
         total_px += int(truth_disp.sum())
@@ -124,10 +91,10 @@ def medseg(pipeline: Pipeline, data: Path, oriented: bool) -> dict[str, Any]:
     }
 
 
-def ucsd(pipeline: Pipeline, data: Path) -> dict[str, Any]:
+def ucsd(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[str, Any]:
     """UCSD COVID-CT test patients (the committed patient split): per image and per patient, with AUC."""
     rows = [r for r in sources.read_ucsd_split() if r["split"] == "test"]
-    studies = [image_study(data / "ucsd_covid_ct" / r["file"], r["patient_id"]) for r in rows]
+    studies = [one_image(data / "ucsd_covid_ct" / r["file"], r["patient_id"]) for r in rows]
     truth_by_source = {str(data / "ucsd_covid_ct" / r["file"]): r["covid"] == "1" for r in rows}
     result = pipeline.analyze(studies)  # type: ignore[arg-type]
     pairs = slices_of(result)
@@ -137,11 +104,18 @@ def ucsd(pipeline: Pipeline, data: Path) -> dict[str, Any]:
     p_pred = [p.positive for p in result.patients]
     p_truth = [p.patient_id.startswith("COVID:") for p in result.patients]
     p_scores = [max(s.lesion_probability for st in p.studies for s in st.slices) for p in result.patients]
+    image_roc, patient_roc = compute_roc(scores, truth), compute_roc(p_scores, p_truth)
+    if roc_png is not None:
+        plot_roc(
+            {"per image": image_roc.points(), "per patient": patient_roc.points()},
+            roc_png,
+            "UCSD COVID-CT test patients: COVID-19 vs not",
+        )
     return {
         "per_image": confusion_table(ConfusionCounts.from_predictions(pred, truth)),
-        "per_image_auc": compute_roc(scores, truth).auc,
+        "per_image_auc": image_roc.auc,
         "per_patient": confusion_table(ConfusionCounts.from_predictions(p_pred, p_truth)),
-        "per_patient_auc": compute_roc(p_scores, p_truth).auc,
+        "per_patient_auc": patient_roc.auc,
         "n_images": len(pairs),
         "n_patients": len(result.patients),
         "trained_on": TRAINED_ON["lesion"] + " (UCSD non-COVID of the train patients only)",
@@ -170,7 +144,7 @@ def ct_angel(pipeline: Pipeline, data: Path) -> dict[str, Any]:
     root = data / "ct_angel_seed_samples"
     image = next((root / "images").glob("*.jpg"))
     sample = next((root / "sample").glob("*.jpg"))
-    sink = Collector()
+    sink = MaskCollector()
     result = pipeline.analyze([image, sample], sink=sink)
     calls = {Path(s.source).name: s.positive for _, s in slices_of(result)}
     truth = read_label(next((root / "labels").glob("*.jpg")), LABEL_THRESHOLD)
@@ -191,7 +165,7 @@ def phantom(pipeline: Pipeline) -> dict[str, Any]:
     ph = make_phantom(64, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         files = write_phantom(ph, Path(tmp))
-        sink = Collector()
+        sink = MaskCollector()
         result = pipeline.analyze([files.series_dir], sink=sink)
         pairs = slices_of(result)
         truth_any = [bool(ph.lesion_mask[s.index].any()) for _, s in pairs]
@@ -266,11 +240,12 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["|---|---|---|---|---|---|---|"]
         for key in ("medseg", "medseg_as_stored"):
             if key in s:
-                g = s[key]["segmentation"]
+                g = s[key]["segmentation"]["mean_over_lesion_slices"]
+                pooled = s[key]["segmentation"]["pooled_over_all_pixels"]
                 lines.append(
-                    f"| {s[key]['orientation']} | {f3(g['dice_mean'])} | {f3(g['iou_mean'])} "
-                    f"| {f3(g['dice_pooled'])} | "
-                    f"{f3(g['sensitivity_mean'])} | {f3(g['specificity_mean'])} | "
+                    f"| {s[key]['orientation']} | {f3(g['dice'])} | {f3(g['iou'])} "
+                    f"| {f3(pooled['dice'])} | "
+                    f"{f3(g['sensitivity'])} | {f3(g['specificity'])} | "
                     f"{100 * s[key]['truth_lesion_px_outside_valid_region_share']:.2f}% |"
                 )
         lines += [
@@ -287,7 +262,11 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
         ]
         lines += [header, table_row("Per image", u["per_image"]), table_row("Per patient", u["per_patient"]), ""]
-        lines += [f"AUC per image {f3(u['per_image_auc'])}, per patient {f3(u['per_patient_auc'])}.", ""]
+        lines += [
+            f"AUC per image {f3(u['per_image_auc'])}, per patient {f3(u['per_patient_auc'])} "
+            f"(ROC curves: `{doc['meta'].get('name', 'accuracy')}_ucsd_roc.png`).",
+            "",
+        ]
     if "lidc" in s:
         d = s["lidc"]
         lines += ["## LIDC-IDRI-0003 (real HU DICOM, no COVID; kept out of all training)", ""]
@@ -299,18 +278,18 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
     if "ct_angel" in s:
         c = s["ct_angel"]
-        g = c["labelled_pair_segmentation"]
+        g = c["labelled_pair_segmentation"]["mean_over_lesion_slices"]
         lines += ["## CT-Angel's own images (another hospital; never trained on)", ""]
         lines += [
             f"Calls: {', '.join(f'{k}: {v}' for k, v in c['calls'].items())}; Dice on the labelled image "
-            f"{f3(g['dice_mean'])}.",
+            f"{f3(g['dice'])}.",
             "",
         ]
     if "phantom" in s:
         p = s["phantom"]
         lines += ["## Synthetic phantom (64 slices, 6 lesions)", "", header, table_row("Per slice", p["per_slice"]), ""]
         lines += [
-            f"Mean Dice over lesion slices {f3(p['segmentation']['dice_mean'])}; patient called "
+            f"Mean Dice over lesion slices {f3(p['segmentation']['mean_over_lesion_slices']['dice'])}; patient called "
             f"{'positive' if p['patient_called_positive'] else 'negative'}.",
             "",
         ]
@@ -350,7 +329,8 @@ def main() -> None:
         sections["medseg"] = medseg(pipeline, args.shared_data, oriented=True)
         sections["medseg_as_stored"] = medseg(pipeline, args.shared_data, oriented=False)
     if "ucsd" in wanted:
-        sections["ucsd"] = ucsd(pipeline, args.shared_data)
+        args.out.mkdir(parents=True, exist_ok=True)
+        sections["ucsd"] = ucsd(pipeline, args.shared_data, args.out / f"{args.name}_ucsd_roc.png")
     if "lidc" in wanted:
         sections["lidc"] = lidc(pipeline, args.shared_data)
     if "ct_angel" in wanted:
@@ -369,13 +349,21 @@ def main() -> None:
             "models": pipeline.describe_models(),
             "rule": pipeline.rule.describe(),
             "wall_s": time.time() - started,
+            "name": args.name,
         },
         "sections": sections,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    (args.out / f"{args.name}.md").write_text(markdown(doc) + "\n")
-    print(markdown(doc))
+    write_markdown(args.out / f"{args.name}.json")
+
+
+def write_markdown(json_path: Path) -> None:
+    """(Re)write the Markdown beside a results JSON."""
+    doc = json.loads(json_path.read_text())
+    text = markdown(doc)
+    json_path.with_suffix(".md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ over both groups with each group weighted equally, wins; ties go to the smaller 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +25,7 @@ from typing import Any
 
 from ctangel.inference import AnalysisSettings, PatientResult, Pipeline
 from ctangel.inference.decisions import PatientRule
-from ctangel.io.image import read_image
-from ctangel.io.study import Study
+from ctangel.io.image import image_study
 from ctangel.training import sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,49 +33,29 @@ GRID_K = (1, 2, 3, 5, 8)
 GRID_A = (0, 100, 300, 1000, 3000, 10000)
 
 
-def image_study(path: Path, patient: str, orient: Any = None) -> Study:
-    pixels = read_image(path)
-    if orient is not None:
-        pixels = orient(pixels)
-    return Study(
-        patient_id=patient,
-        study_id=path.stem,
-        series_id=path.stem,
-        input=str(path),
-        kind="uint8",
-        sources=[str(path)],
-        loader=lambda _i, px=pixels: px,
-    )
-
-
 def collect(pipeline: Pipeline, data: Path) -> list[tuple[str, bool, PatientResult]]:
     """(group, truly COVID, result) per patient."""
     out: list[tuple[str, bool, PatientResult]] = []
     ma = data / "ma_covid19ctseg_slices_infnet"
-    with open(ma / "slices.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    by_volume: dict[str, list[dict[str, str]]] = {}
-    for r in rows:
-        by_volume.setdefault(r["source_volume"], []).append(r)
-    volumes = []
-    for volume, vrows in sorted(by_volume.items()):
-        paths = [ma / r["file"] for r in sorted(vrows, key=lambda r: int(r["slice_number_in_name"]))]
-        orient = sources.ma_orientation(volume)
-        volumes.append(
-            Study(
-                patient_id=vrows[0]["patient_id"],
-                study_id=volume,
-                series_id=volume,
-                input=str(ma),
-                kind="uint8",
-                sources=[str(p) for p in paths],
-                loader=lambda i, ps=paths, o=orient: o(read_image(ps[i])),
-            )
+    volumes = [
+        image_study(
+            [str(ma / r["file"]) for r in rows],
+            str(ma),
+            study_id=volume,
+            patient_id=rows[0]["patient_id"],
+            display=sources.ma_orientation(volume),
         )
+        for volume, rows in sources.ma_volumes(data).items()
+    ]
     res = pipeline.analyze(volumes)
     out += [("Ma et al. COVID-19 volumes", True, p) for p in res.patients]
     val = [r for r in sources.read_ucsd_split() if r["split"] == "val"]
-    res = pipeline.analyze([image_study(data / "ucsd_covid_ct" / r["file"], r["patient_id"]) for r in val])
+    res = pipeline.analyze(
+        [
+            image_study([str(data / "ucsd_covid_ct" / r["file"])], r["patient_id"], patient_id=r["patient_id"])
+            for r in val
+        ]
+    )
     out += [("UCSD validation patients", p.patient_id.startswith("COVID:"), p) for p in res.patients]
     res = pipeline.analyze([data / "lidc_idri_ct_dicom_c2c" / sources.LIDC_TRAIN_PATIENT])
     out += [("LIDC-IDRI-0001", False, p) for p in res.patients]

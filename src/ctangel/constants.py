@@ -28,6 +28,9 @@ LUNG_INPUT_SIDE: Final = 128
 LESION_INPUT_SIDE: Final = 256
 #: The lesion stage's crop: the lung box grown by this fraction of its longer side on every side.
 LESION_CROP_MARGIN: Final = 0.08
+#: ... and never smaller than this share of the slice's longer side (a lung tip at the apex is not magnified
+#: beyond what the model saw in training).
+LESION_CROP_MIN_FRACTION: Final = 0.25
 
 # --- decisions -------------------------------------------------------------------------------------
 #: CT-Angel: a pixel whose lesion probability is over 0.5 is lesion.

@@ -75,3 +75,12 @@ def test_preprocess_slice_is_window_then_crop() -> None:
     out = preprocess_slice(hu, "hu", Window(), SquareCrop.whole((64, 64), 32))
     assert out.shape == (32, 32)
     np.testing.assert_allclose(out, 0.5, atol=1e-6)
+
+
+def test_paste_of_a_magnified_region() -> None:
+    # 10 input px onto 64 model px (6.4x): pasting back must fill exactly the pixels whose centres are inside
+    crop = SquareCrop(100.3, 50.7, 10, 64)
+    back = crop.paste(np.ones((64, 64), np.float32), (512, 512))
+    rows, cols = np.nonzero(back)
+    # x: centres 100.5 .. 109.5 lie in [100.3, 110.3]; y: centres 51.5 .. 60.5 lie in [50.7, 60.7]
+    assert (cols.min(), cols.max(), rows.min(), rows.max()) == (100, 109, 51, 60)

@@ -11,8 +11,8 @@ import pytest
 from ctangel.constants import LABEL_THRESHOLD
 from ctangel.inference import Pipeline
 from ctangel.inference.collect import MaskCollector
-from ctangel.io.image import read_image, read_label
-from ctangel.io.study import DisplayTransform, Study
+from ctangel.io.image import image_study, read_label
+from ctangel.io.study import DisplayTransform
 from ctangel.metrics.overlap import compute_dice
 from ctangel.models.registry import MODELS, weights_dir
 from ctangel.report import OutputWriter
@@ -40,10 +40,7 @@ def test_medseg_test_split_mean_dice(pipeline: Pipeline, shared_data: Path) -> N
     images = sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem))
     assert len(images) == 48
     turn = DisplayTransform(transpose=True)
-    studies = [
-        Study("medseg", p.stem, p.stem, str(p), "uint8", [str(p)], lambda _i, p=p: turn.apply(read_image(p)), turn)
-        for p in images
-    ]
+    studies = [image_study([str(p)], str(p.parent), study_id=p.stem, display=turn) for p in images]
     sink = MaskCollector()
     pipeline.analyze(studies, sink=sink)
     dices = [

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ctangel.synthetic.dicom_writer import Compression
-from ctangel.synthetic.phantom import DEFAULT_SLICES
+from ctangel.synthetic.options import DEFAULT_SLICES, Compression
 
 
 def phantom_command(

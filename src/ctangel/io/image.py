@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ctangel.errors import InputError
 from ctangel.io.paths import folder_name, is_hidden, natural_key
-from ctangel.io.study import SlicePixels, Study
+from ctangel.io.study import DisplayTransform, SlicePixels, Study
 
 #: File endings read as 8-bit slices.
 IMAGE_SUFFIXES: Final = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -99,14 +99,23 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return rows, cols
 
 
-def image_study(paths: Sequence[str], folder: str, study_id: str | None = None, input_path: str | None = None) -> Study:
+def image_study(
+    paths: Sequence[str],
+    folder: str,
+    study_id: str | None = None,
+    input_path: str | None = None,
+    patient_id: str | None = None,
+    display: DisplayTransform | None = None,
+) -> Study:
     """One study of 8-bit slices from image files, in the order given.
 
     Args:
         paths: the image files, as given or as found (kept as they are in ``sources``).
-        folder: the folder holding them; its name is the patient's.
+        folder: the folder holding them; its name is the patient's unless ``patient_id`` is given.
         study_id: the study's and series' name; by default the folder's name.
         input_path: the study's ``input``; by default ``folder``.
+        patient_id: the patient, when the folder's name is not it.
+        display: how the stored images turn to display orientation (default: they are in it).
 
     Raises:
         ValueError: ``paths`` is empty.
@@ -115,14 +124,16 @@ def image_study(paths: Sequence[str], folder: str, study_id: str | None = None, 
         raise ValueError(f"{folder}: no image files for a study")
     name = study_id or folder_name(folder)
     sources = list(paths)
+    display = display or DisplayTransform()
     return Study(
-        patient_id=folder_name(folder),
+        patient_id=patient_id or folder_name(folder),
         study_id=name,
         series_id=name,
         input=input_path or folder,
         kind="uint8",
         sources=sources,
-        loader=_image_loader(tuple(sources)),
+        loader=_image_loader(tuple(sources), display),
+        display=display,
         is_volume=False,
         description="8-bit images",
     )
@@ -164,8 +175,9 @@ def read_image_file(path: str | Path) -> Study:
     return image_study([name], os.path.dirname(name) or ".", study_id=Path(name).name, input_path=name)
 
 
-def _image_loader(paths: tuple[str, ...]) -> Callable[[int], SlicePixels]:
+def _image_loader(paths: tuple[str, ...], display: DisplayTransform) -> Callable[[int], SlicePixels]:
     def load(index: int) -> SlicePixels:
-        return read_image(paths[index])
+        pixels = read_image(paths[index])
+        return pixels if display.is_identity else display.apply(pixels)
 
     return load

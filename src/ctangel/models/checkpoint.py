@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ctangel.constants import LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU
+from ctangel.constants import LESION_CROP_MIN_FRACTION, LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU
 from ctangel.errors import WeightsError
 from ctangel.models.network import NetworkConfig, build_network
 from ctangel.preprocessing import SquareCrop, Window
@@ -48,7 +48,8 @@ class InputSpec:
     def crop_for(self, shape: tuple[int, int], lung_box: tuple[float, float, float, float] | None) -> SquareCrop:
         """The crop this stage uses on a slice of ``shape`` whose lung box is ``lung_box``."""
         if self.crop == "lung_box" and lung_box is not None:
-            return SquareCrop.around(lung_box, self.side, self.margin)
+            min_extent = LESION_CROP_MIN_FRACTION * max(shape)
+            return SquareCrop.around(lung_box, self.side, self.margin, min_extent=min_extent)
         return SquareCrop.whole(shape, self.side)
 
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -108,31 +109,41 @@ class OnnxRunner:
         return np.asarray(out[:, 0], dtype=np.float32)
 
 
-def export_onnx(checkpoint: Checkpoint, path: str | Path, source_sha256: str = "") -> Path:
-    """Write the model as ONNX (input ``image`` ``(B, 1, side, side)``, output ``probability`` alike), with the
-    checkpoint's description and ``source_sha256`` (the checkpoint file's hash) in its metadata."""
-    import onnx
+def export_network_onnx(net: torch.nn.Module, side: int, in_channels: int, path: str | Path) -> Path:
+    """Write a UNet++ (its last output, as probabilities) as ONNX: input ``image`` ``(B, C, side, side)``,
+    output ``probability`` ``(B, 1, side, side)``, the batch size free."""
     import torch
 
     from ctangel.models.head import ProbabilityHead
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = ProbabilityHead(checkpoint.build()).eval()
-    side = checkpoint.input.side
-    example = torch.zeros(1, checkpoint.network.in_channels, side, side)
-    tmp = path.with_suffix(".tmp.onnx")
-    with torch.inference_mode():
+    # The tracer warns about MONAI's shape checks and instance norm's training flag; both are constant for a
+    # fixed grid side and correct for instance norm (it always uses the input's own statistics).
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
-            (example,),
-            str(tmp),
+            ProbabilityHead(net).eval(),
+            (torch.zeros(1, in_channels, side, side),),
+            str(path),
             input_names=[ONNX_INPUT],
             output_names=[ONNX_OUTPUT],
             dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}},
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
+    return path
+
+
+def export_onnx(checkpoint: Checkpoint, path: str | Path, source_sha256: str = "") -> Path:
+    """Write the checkpoint's model as ONNX (see :func:`export_network_onnx`), with the checkpoint's
+    description and ``source_sha256`` (the checkpoint file's hash) in its metadata."""
+    import onnx
+
+    path = Path(path)
+    tmp = export_network_onnx(
+        checkpoint.build(), checkpoint.input.side, checkpoint.network.in_channels, path.with_suffix(".tmp.onnx")
+    )
     proto = onnx.load(str(tmp))
     for key, value in (
         (ONNX_META_CHECKPOINT, json.dumps(checkpoint.describe(), default=str)),

@@ -143,10 +143,12 @@ class SquareCrop:
             return out
         u0, v0 = self.to_model(ix0, iy0)
         u1, v1 = self.to_model(ix1, iy1)
-        # A one-pixel edge pad keeps PIL's source box non-negative where a pixel's edge leaves the region.
-        src = np.pad(np.asarray(model_map, dtype=np.float32), 1, mode="edge")
+        # An edge pad keeps PIL's source box inside the source where a pixel's edge leaves the region (by up
+        # to half an input pixel, which is many model pixels when the region is magnified).
+        pad = int(np.ceil(0.5 / self.scale)) + 1
+        src = np.pad(np.asarray(model_map, dtype=np.float32), pad, mode="edge")
         part = Image.fromarray(src, mode="F").resize(
-            (ix1 - ix0, iy1 - iy0), resample, box=(u0 + 1, v0 + 1, u1 + 1, v1 + 1)
+            (ix1 - ix0, iy1 - iy0), resample, box=(u0 + pad, v0 + pad, u1 + pad, v1 + pad)
         )
         out[iy0:iy1, ix0:ix1] = np.asarray(part, dtype=np.float32)
         return out

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -43,6 +42,7 @@ from pydicom.uid import (
 from ctangel.constants import LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU, MASK_BACKGROUND, MASK_FOREGROUND
 from ctangel.errors import InputError
 from ctangel.log import logger
+from ctangel.synthetic.options import Compression
 from ctangel.synthetic.phantom import Phantom
 
 # --- layout ----------------------------------------------------------------------------------------
@@ -79,14 +79,6 @@ DS_DECIMALS: Final = 6
 ENCODER_LOGGERS: Final = ("openjpeg",)
 #: The scanner settings written for realism.
 KVP: Final = "120"
-
-
-class Compression(StrEnum):
-    """Transfer syntax of the written files."""
-
-    none = "none"
-    rle = "rle"
-    jpeg2000 = "jpeg2000"
 
 
 #: Transfer syntax for each compression choice.

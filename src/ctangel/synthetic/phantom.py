@@ -22,9 +22,8 @@ from ctangel.errors import ConfigError
 from ctangel.log import logger
 from ctangel.synthetic.anatomy import PADDING_HU, PIXEL_SPACING_MM, SCAN_LENGTH_MM, Anatomy
 from ctangel.synthetic.lesions import Lesion, place_lesions
+from ctangel.synthetic.options import DEFAULT_SLICES
 
-#: Slices of the default phantom: 64 slices of 5 mm, quick enough for ``make demo``.
-DEFAULT_SLICES: Final = 64
 #: Fewest and most slices the generator accepts.
 MIN_SLICES: Final = 8
 MAX_SLICES: Final = 1000

@@ -17,15 +17,19 @@ from ctangel._types import BoolMask, FloatImage
 from ctangel.models.checkpoint import InputSpec
 from ctangel.preprocessing import SquareCrop, Window, preprocess_slice
 from ctangel.training.data import Example
+from ctangel.training.lesion_insertion import InsertionConfig, insert_lesions
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Probabilities and ranges of each augmentation (0 switches one off).
 
-    ``p_dihedral`` turns the sample by a random quarter turn and/or transposes it; ``rewindow`` stretches the
-    0..1 range between two random cut-offs (another window's saturation); intensity gain and offset need no
-    jitter, since instance norm makes the network blind to them.
+    ``p_insert`` draws synthetic lesions into an HU slice without lesions (see
+    :mod:`ctangel.training.lesion_insertion`); ``p_dihedral`` turns the sample by a random quarter turn and/or
+    transposes it; ``rewindow`` stretches the 0..1 range between two random cut-offs (another window's
+    saturation); ``saturate`` does the same for 8-bit slices only, with a low upper cut-off: most 8-bit
+    training slices (MedSeg's) were exported with a wide window in which consolidation is grey, while in
+    CT-Angel's W1200/L-700 everything over -100 HU is white, dense lesions included. Intensity gain and offset need no jitter: instance norm makes the network blind to them.
     """
 
     p_window: float = 0.7
@@ -35,11 +39,15 @@ class AugmentConfig:
     shift: float = 0.08
     p_flip: float = 0.5
     p_dihedral: float = 0.0
+    p_insert: float = 0.0
     p_rotate: float = 0.5
     max_rotate_deg: float = 15.0
     p_elastic: float = 0.2
     elastic_px: float = 4.0
     elastic_grid: int = 6
+    p_saturate: float = 0.0
+    saturate_low: tuple[float, float] = (0.0, 0.1)
+    saturate_high: tuple[float, float] = (0.55, 0.8)
     p_rewindow: float = 0.4
     rewindow_low: tuple[float, float] = (0.0, 0.15)
     rewindow_high: tuple[float, float] = (0.65, 1.0)
@@ -85,11 +93,14 @@ def augment_example(
     if cfg is None:
         img = preprocess_slice(ex.pixels, ex.kind, window, base)
         return img, base.sample(ex.label.astype(np.float32)) > 0.5
+    pixels, label = ex.pixels, ex.label
+    if ex.kind == "hu" and ex.lung is not None and not ex.positive and rng.random() < cfg.p_insert:
+        pixels, label = insert_lesions(np.asarray(pixels, dtype=np.float32), ex.lung, InsertionConfig(), rng)
     if ex.kind == "hu" and rng.random() < cfg.p_window:
         window = Window(rng.uniform(*cfg.window_width_hu), rng.uniform(*cfg.window_level_hu))
     crop = jitter_crop(base, cfg, rng)
-    img = preprocess_slice(ex.pixels, ex.kind, window, crop)
-    lab = crop.sample(ex.label.astype(np.float32))
+    img = preprocess_slice(pixels, ex.kind, window, crop)
+    lab = crop.sample(label.astype(np.float32))
     if rng.random() < cfg.p_flip:
         img, lab = img[:, ::-1], lab[:, ::-1]
     if rng.random() < cfg.p_dihedral:
@@ -105,6 +116,9 @@ def augment_example(
     if rng.random() < cfg.p_elastic:
         img, lab = _elastic(np.ascontiguousarray(img), np.ascontiguousarray(lab), cfg, rng)
     img = np.array(img, dtype=np.float32)
+    if ex.kind == "uint8" and rng.random() < cfg.p_saturate:
+        lo, hi = rng.uniform(*cfg.saturate_low), rng.uniform(*cfg.saturate_high)
+        img = np.clip((img - lo) / (hi - lo), 0.0, 1.0)
     if rng.random() < cfg.p_rewindow:
         lo, hi = rng.uniform(*cfg.rewindow_low), rng.uniform(*cfg.rewindow_high)
         img = np.clip((img - lo) / (hi - lo), 0.0, 1.0)

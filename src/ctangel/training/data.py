@@ -29,6 +29,8 @@ class Example:
         kind: ``"hu"`` or ``"uint8"``.
         label: foreground mask of the same shape.
         lung_box: the lung box the lung stage finds on this slice (filled for the lesion task).
+        lung: the lung mask the lung stage finds on HU slices (filled for the lesion task; lesions may be
+            drawn into it).
     """
 
     name: str
@@ -36,6 +38,7 @@ class Example:
     kind: PixelKind
     label: BoolMask
     lung_box: Box | None = None
+    lung: BoolMask | None = None
 
     @property
     def positive(self) -> bool:

@@ -207,10 +207,12 @@ def make_batch(
 
 
 def attach_lung_boxes(examples: list[Example], lung: LoadedModel, settings: AnalysisSettings) -> None:
-    """Set each example's ``lung_box`` to what the pipeline's lung stage finds on it."""
+    """Set each example's ``lung_box`` (and, for HU slices, ``lung``) to what the pipeline's lung stage finds."""
     results = LungStage(lung, settings)([(e.pixels, e.kind) for e in examples])
     for e, r in zip(examples, results, strict=True):
         e.lung_box = r.box
+        if e.kind == "hu":
+            e.lung = r.mask
 
 
 def _live_model(net: torch.nn.Module, cfg: TrainConfig) -> LoadedModel:

@@ -9,8 +9,6 @@ slices (named ``ma__*``), in display orientation.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,17 +19,12 @@ from tqdm import tqdm
 from ctangel.constants import MASK_FOREGROUND
 from ctangel.inference.collect import MaskCollector
 from ctangel.inference.pipeline import Pipeline
-from ctangel.io.image import read_image
-from ctangel.io.study import SlicePixels, Study
+from ctangel.io.image import image_study
 from ctangel.log import logger
-from ctangel.training.sources import ma_orientation
+from ctangel.training.sources import ma_orientation, ma_volumes
 
 #: Slices analysed per call.
 PSEUDO_CHUNK = 64
-
-
-def _constant(pixels: SlicePixels) -> Callable[[int], SlicePixels]:
-    return lambda _i: pixels
 
 
 def _link_folder(src: Path, dst: Path) -> int:
@@ -66,37 +59,21 @@ def write_pseudo_labels(data: Path, lesion_dir: Path, out: Path, pipeline: Pipel
             if kind == "images":
                 counts[f"linked_{split}"] = n
     ma = data / "ma_covid19ctseg_slices_infnet"
-    with open(ma / "slices.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    by_volume: dict[str, list[dict[str, str]]] = {}
-    for r in rows:
-        by_volume.setdefault(r["source_volume"], []).append(r)
-    todo = []
-    for volume, vrows in sorted(by_volume.items()):
-        vrows.sort(key=lambda r: int(r["slice_number_in_name"]))
-        todo += [(volume, ma / r["file"]) for r in vrows[::stride]]
+    todo = [(volume, ma / r["file"]) for volume, rows in ma_volumes(data).items() for r in rows[::stride]]
     img_dir, lab_dir = out / "train_images", out / "train_labels"
     for start in tqdm(range(0, len(todo), PSEUDO_CHUNK), desc="pseudo-labels", unit="chunk"):
         chunk = todo[start : start + PSEUDO_CHUNK]
-        oriented = {str(p): ma_orientation(v)(read_image(p)) for v, p in chunk}
         studies = [
-            Study(
-                patient_id=v,
-                study_id=p.stem,
-                series_id=p.stem,
-                input=str(p),
-                kind="uint8",
-                sources=[str(p)],
-                loader=_constant(oriented[str(p)]),
-            )
+            image_study([str(p)], str(p.parent), study_id=p.stem, patient_id=v, display=ma_orientation(v))
             for v, p in chunk
         ]
         sink = MaskCollector()
         pipeline.analyze(studies, sink=sink)
-        for _, p in chunk:
-            mask = sink.masks[str(p)]
-            name = f"ma__{p.stem}"
-            Image.fromarray(oriented[str(p)]).save(img_dir / f"{name}.png")
+        for study in studies:
+            source = study.sources[0]
+            mask = study.display.apply(sink.masks[source])  # stored -> display, like the image written
+            name = f"ma__{Path(source).stem}"
+            Image.fromarray(study.read(0)).save(img_dir / f"{name}.png")
             Image.fromarray(mask.astype(np.uint8) * MASK_FOREGROUND).save(lab_dir / f"{name}.png")
             counts["pseudo"] += 1
             counts["pseudo_positive"] += int(mask.any())

@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -42,10 +42,11 @@ import numpy.typing as npt
 import pydicom
 from PIL import Image
 
-from ctangel.constants import MASK_FOREGROUND
+from ctangel.constants import LABEL_THRESHOLD, MASK_FOREGROUND
 from ctangel.errors import InputError
 from ctangel.io.dicom import hu_from_dataset
 from ctangel.io.image import read_image
+from ctangel.io.study import DisplayTransform
 from ctangel.log import logger
 from ctangel.preprocessing import Window, window_hu
 from ctangel.training.lung_targets import AIR_THRESHOLD_HU, lung_mask_2d, lung_mask_volume
@@ -69,27 +70,26 @@ LIDC_TEST_PATIENT: Final = "LIDC-IDRI-0003"
 #: UCSD split shares by patient: train, val, the rest test.
 UCSD_SHARES: Final = (0.6, 0.2)
 
-Orient = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
+#: MedSeg's slices (and radiopaedia.org's in Ma et al.) are stored transposed: spine right, heart low-left.
+TRANSPOSED: Final = DisplayTransform(transpose=True)
+#: coronacases.org's slices in Ma et al. are stored a quarter turn clockwise (spine left): turning them back
+#: counter-clockwise is a transpose followed by an up-down flip.
+TURNED_CLOCKWISE: Final = DisplayTransform(transpose=True, flip_rows=True)
 
 
-def transpose(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Rows become columns: for slices stored with the spine on the right and the heart low-left."""
-    return np.ascontiguousarray(a.T)
-
-
-def rotate_ccw(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """A quarter turn counter-clockwise: for slices stored with the spine on the left."""
-    return np.ascontiguousarray(np.rot90(a, 1))
-
-
-def identity(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Already in display orientation."""
-    return a
-
-
-def ma_orientation(volume: str) -> Orient:
+def ma_orientation(volume: str) -> DisplayTransform:
     """How a Ma et al. volume turns to display orientation."""
-    return rotate_ccw if volume.startswith("coronacases") else transpose
+    return TURNED_CLOCKWISE if volume.startswith("coronacases") else TRANSPOSED
+
+
+def ma_volumes(data: Path) -> dict[str, list[dict[str, str]]]:
+    """Ma et al.'s slices.csv rows per volume, each volume's slices in order, volumes sorted by name."""
+    with open(data / "ma_covid19ctseg_slices_infnet" / "slices.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_volume: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_volume.setdefault(r["source_volume"], []).append(r)
+    return {v: sorted(rs, key=lambda r: int(r["slice_number_in_name"])) for v, rs in sorted(by_volume.items())}
 
 
 def default_shared_data() -> Path:
@@ -175,8 +175,8 @@ def _lidc_series(data: Path, patient: str) -> tuple[list[Path], npt.NDArray[np.f
 def _medseg(data: Path, split: str) -> Iterable[tuple[str, npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]:
     root = data / "medseg_covid100_infnet" / split
     for img in sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem)):
-        pixels = transpose(read_image(img))
-        lesion = transpose(read_image(root / "mask_infection" / f"{img.stem}.png")) > 127
+        pixels = TRANSPOSED.apply(read_image(img))
+        lesion = TRANSPOSED.apply(read_image(root / "mask_infection" / f"{img.stem}.png")) > LABEL_THRESHOLD
         yield img.stem, pixels, lesion
 
 
@@ -247,17 +247,11 @@ def prepare_lung(data: Path, out: Path, montage: bool = True) -> dict[str, int]:
             mask = _lung_target_8bit(pixels, lesion)
             w.image(split, f"medseg__{stem}", pixels, mask)
             add(split, stem, (pixels / np.float32(255)).astype(np.float32), mask)
-    with open(data / "ma_covid19ctseg_slices_infnet" / "slices.csv", newline="") as f:
-        ma_rows = list(csv.DictReader(f))
-    by_volume: dict[str, list[dict[str, str]]] = {}
-    for r in ma_rows:
-        by_volume.setdefault(r["source_volume"], []).append(r)
-    for volume, rows in sorted(by_volume.items()):
-        rows.sort(key=lambda r: int(r["slice_number_in_name"]))
+    for volume, rows in ma_volumes(data).items():
         split = "val" if volume in MA_LUNG_VAL_VOLUMES else "train"
         orient = ma_orientation(volume)
         for r in rows[::MA_LUNG_STRIDE]:
-            pixels = orient(read_image(data / "ma_covid19ctseg_slices_infnet" / r["file"]))
+            pixels = orient.apply(read_image(data / "ma_covid19ctseg_slices_infnet" / r["file"]))
             mask = _lung_target_8bit(pixels)
             name = f"ma__{Path(r['file']).stem}"
             w.image(split, name, pixels, mask)
