@@ -29,7 +29,8 @@ class AugmentConfig:
     transposes it; ``rewindow`` stretches the 0..1 range between two random cut-offs (another window's
     saturation); ``saturate`` does the same for 8-bit slices only, with a low upper cut-off: most 8-bit
     training slices (MedSeg's) were exported with a wide window in which consolidation is grey, while in
-    CT-Angel's W1200/L-700 everything over -100 HU is white, dense lesions included. Intensity gain and offset need no jitter: instance norm makes the network blind to them.
+    CT-Angel's W1200/L-700 everything over -100 HU is white, dense lesions included. Intensity gain and
+    offset need no jitter: instance norm makes the network blind to them.
     """
 
     p_window: float = 0.7
