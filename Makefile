@@ -31,8 +31,10 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python bench/patient_rule.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/speed_levers.py
 	$(BIN)/python bench/load_test.py
 
 # Needs ../shared/data (or CTANGEL_SHARED_DATA); writes build/datasets and build/weights (never commit them).

@@ -130,6 +130,15 @@ def markdown(doc: dict[str, Any]) -> str:
             st.get(k, 0.0) for k in ("read", "lung", "lesion", "postprocess", "write")
         ]
         lines.append(f"| {name} | " + " | ".join(f"{100 * c / wall:.0f}% ({c:.2f} s)" for c in cells) + " |")
+    if "memory" in doc:
+        mem = doc["memory"]
+        short = next(s for name, s in doc["ctangel"].items() if name.startswith("synthetic"))
+        lines += [
+            "",
+            f"Memory against study length (one run): the {mem['n_slices']}-slice phantom peaked at "
+            f"{mem['peak_rss_mib']:.0f} MiB RSS ({mem['wall_s']:.1f} s wall), the {short['n_slices']}-slice one at "
+            f"{short['peak_rss_mib_max']:.0f} MiB.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +150,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--extra", default="", help="extra options for ctangel analyze, e.g. '--backend torch'")
     parser.add_argument("--name", default="speed")
+    parser.add_argument(
+        "--memory-slices", type=int, default=1000, help="one more run on a phantom this long, for memory growth (0: no)"
+    )
     args = parser.parse_args()
     extra = args.extra.split()
     base = baseline_seconds_per_slice(args.baseline_slices)
@@ -162,6 +174,10 @@ def main() -> None:
         for name, path in series.items():
             runs = [run_analyze(path, Path(tmp) / f"out{i}", extra) for i in range(args.runs)]
             doc["ctangel"][name] = summarise(runs)
+        if args.memory_slices:
+            long = write_phantom(make_phantom(args.memory_slices), Path(tmp) / "long").series_dir
+            run = run_analyze(long, Path(tmp) / "out-long", extra)
+            doc["memory"] = {"n_slices": run["n_slices"], "peak_rss_mib": run["peak_rss_mib"], "wall_s": run["wall_s"]}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     doc["meta"] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -46,10 +46,13 @@ MIN_LUNG_COMPONENT_FRACTION: Final = 0.05
 #: The valid region is the lung box grown by this many pixels at 512x512, so that dense lesions on the
 #: pleura, which a lung segmentation may leave out, still count as inside it.
 VALID_REGION_MARGIN_PX_AT_512: Final = 12
-#: Patient rule: positive when at least this many slices are positive ...
-PATIENT_MIN_POSITIVE_SLICES: Final = 2
+#: Patient rule: positive when at least this many slices are positive (all slices when a study has fewer) ...
+#: Chosen by ``bench/patient_rule.py`` on training and validation patients only (Ma et al. volumes, UCSD
+#: validation patients, LIDC-IDRI-0001): the best mean of the volumes' and the images' Youden indices over a
+#: K x A grid; see ``bench/results/patient_rule.md``.
+PATIENT_MIN_POSITIVE_SLICES: Final = 8
 #: ... and those slices hold at least this much lesion in all, in pixels at 512x512.
-PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 300
+PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 0
 
 # --- labels ----------------------------------------------------------------------------------------
 #: Label images (CT-Angel's train_labels) are white on black; JPEG artefacts are cut at this grey value.

@@ -57,9 +57,9 @@ MODELS: Final[dict[str, ModelEntry]] = {
             name="lesion-unetpp-v1",
             task="lesion",
             checkpoint="lesion-unetpp-v1.pt",
-            sha256="",
+            sha256="4a835c4abcf97ceae77e40e69501ddc5fb7fd5bbc007a08e25b5d34f7b685481",
             onnx="lesion-unetpp-v1.onnx",
-            onnx_sha256="",
+            onnx_sha256="6074da2458a076297be2b30e8f56783e3853b923bcc070f83fff11970e9f4c18",
             summary="UNet++ COVID-19 lesions, lung crop at 256x256",
         ),
     )
