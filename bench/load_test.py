@@ -66,21 +66,9 @@ def models(folder: Path) -> tuple[str, str, str, str]:
         names = ", ".join(e.name for e in entries)
         return entries[0].name, entries[1].name, "onnx", f"shipped models ({names}), ONNX Runtime"
 
-    import torch
+    from ctangel.models.checkpoint import write_untrained_pair
 
-    from ctangel.models.checkpoint import Checkpoint, InputSpec
-    from ctangel.models.network import NetworkConfig, build_network
-
-    torch.manual_seed(0)
-    config = NetworkConfig(features=TINY_FEATURES)
-    paths = []
-    for task, spec in (
-        ("lung", InputSpec(side=TINY_SIDE, crop="whole")),
-        ("lesion", InputSpec(side=TINY_SIDE, crop="lung_box", margin=0.08)),
-    ):
-        path = folder / f"tiny-{task}.pt"
-        Checkpoint(task, config, spec, build_network(config).state_dict()).save(path)  # type: ignore[arg-type]
-        paths.append(str(path))
+    paths = [str(p) for p in write_untrained_pair(folder, TINY_FEATURES, TINY_SIDE)]
     description = (
         f"tiny untrained models (UNet++ features {TINY_FEATURES}, {TINY_SIDE} px; shipped weights are not "
         "installed), torch"

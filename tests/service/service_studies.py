@@ -19,12 +19,10 @@ from typing import Any, Final
 import httpx
 import numpy as np
 import pytest
-import torch
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from ctangel.models.checkpoint import Checkpoint, InputSpec
-from ctangel.models.network import NetworkConfig, build_network
+from ctangel.models.checkpoint import write_untrained_pair
 
 TOKEN: Final = "test-token-0123456789abcdef"
 AUTH: Final = {"Authorization": f"Bearer {TOKEN}"}
@@ -44,17 +42,7 @@ MAX_ZIP_FILES: Final = 100
 
 def tiny_checkpoints(folder: Path) -> tuple[Path, Path]:
     """Write a fresh lung and lesion checkpoint of :data:`TINY_FEATURES`; returns their paths."""
-    torch.manual_seed(0)
-    config = NetworkConfig(features=TINY_FEATURES)
-    paths = []
-    for task, spec in (
-        ("lung", InputSpec(side=TINY_SIDE, crop="whole")),
-        ("lesion", InputSpec(side=TINY_SIDE, crop="lung_box", margin=0.08)),
-    ):
-        path = folder / f"tiny-{task}.pt"
-        Checkpoint(task, config, spec, build_network(config).state_dict()).save(path)  # type: ignore[arg-type]
-        paths.append(path)
-    return paths[0], paths[1]
+    return write_untrained_pair(folder, TINY_FEATURES, TINY_SIDE)
 
 
 def chest_hu(k: int, side: int = SIDE) -> np.ndarray:

@@ -150,3 +150,26 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise WeightsError(f"{path}: not a ctangel checkpoint (format tag {CHECKPOINT_FORMAT!r} missing)")
     return Checkpoint.from_description(raw)
+
+
+def write_untrained_pair(
+    folder: str | Path, features: tuple[int, int, int, int, int, int], side: int, seed: int = 0
+) -> tuple[Path, Path]:
+    """Write an untrained lung and lesion checkpoint (``tiny-lung.pt``, ``tiny-lesion.pt``) into ``folder``.
+
+    For tests and benches that exercise the machinery, not the accuracy: small random networks with the shipped
+    models' crops (whole slice for the lung, lung box with an 8% margin for the lesions).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    config = NetworkConfig(features=features)
+    paths = []
+    for task, spec in (
+        ("lung", InputSpec(side=side, crop="whole")),
+        ("lesion", InputSpec(side=side, crop="lung_box", margin=0.08)),
+    ):
+        path = Path(folder) / f"tiny-{task}.pt"
+        Checkpoint(task, config, spec, build_network(config).state_dict()).save(path)  # type: ignore[arg-type]
+        paths.append(path)
+    return paths[0], paths[1]
