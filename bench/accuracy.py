@@ -80,7 +80,7 @@ def medseg(pipeline: Pipeline, data: Path, oriented: bool) -> dict[str, Any]:
     images = sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem))
     display = DisplayTransform(transpose=True) if oriented else DisplayTransform()
     sink = MaskCollector()
-    result = pipeline.analyze([one_image(p, "medseg", display) for p in images], sink=sink)  # type: ignore[arg-type]
+    result = pipeline.analyze([one_image(p, "medseg", display) for p in images], sink=sink)
     seg = SegmentationMetric()
     outside_px, total_px, slices_called = 0, 0, 0
     for path in images:
@@ -110,7 +110,7 @@ def ucsd(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[st
     rows = [r for r in sources.read_ucsd_split() if r["split"] == "test"]
     studies = [one_image(data / "ucsd_covid_ct" / r["file"], r["patient_id"]) for r in rows]
     truth_by_source = {str(data / "ucsd_covid_ct" / r["file"]): r["covid"] == "1" for r in rows}
-    result = pipeline.analyze(studies)  # type: ignore[arg-type]
+    result = pipeline.analyze(studies)
     pairs = slices_of(result)
     pred = [s.positive for _, s in pairs]
     truth = [truth_by_source[s.source] for _, s in pairs]
@@ -215,8 +215,10 @@ def lung_agreement(pipeline: Pipeline, datasets: Path) -> dict[str, Any]:
 def pct(p: dict[str, Any]) -> str:
     if p.get("value") is None:
         return "n/a"
-    lo, hi = p["ci95"] if p.get("ci95") else (None, None)
-    return f"{100 * p['value']:.2f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo is not None else f"{100 * p['value']:.2f}%"
+    if not p.get("ci95"):
+        return f"{100 * p['value']:.2f}%"
+    lo, hi = p["ci95"]
+    return f"{100 * p['value']:.2f}% ({100 * lo:.1f}–{100 * hi:.1f})"
 
 
 def table_row(name: str, t: dict[str, Any]) -> str:

@@ -50,7 +50,7 @@ def medseg_crops(pipeline: Pipeline, data: Path, split: str, n: int | None = Non
     for p in sorted(root.glob("*.jpg"))[:n]:
         pixels = image_study([str(p)], str(root), display=turn).read(0)
         (lung,) = pipeline.lung_stage([(pixels, "uint8")])
-        crop = pipeline.lesion_stage.crop(pixels.shape, lung.box)  # type: ignore[arg-type]
+        crop = pipeline.lesion_stage.crop(pixels.shape, lung.box)
         out.append(preprocess_slice(pixels, "uint8", pipeline.settings.window, crop))
     return out
 

@@ -27,4 +27,5 @@ def test_patient_rule_with_fewer_slices_than_needed_and_area_at_512() -> None:
     assert rule([sl(0, 400)])  # a single image: all its slices (1) are positive
     # 100 px on a 256x256 image is 400 px at 512x512
     assert rule([sl(0, 100, (256, 256))])
-    assert ">= 2 positive slices" in rule.describe()
+    assert ">= 2 positive slices" in rule.describe() and ">= 300 lesion px" in rule.describe()
+    assert "lesion px" not in PatientRule(min_positive_slices=8, min_lesion_area_px_at_512=0).describe()

@@ -26,10 +26,10 @@ class PatientRule:
 
     def describe(self) -> str:
         """The rule in words, with its numbers (results.json's ``rule``)."""
-        return (
-            f">= {self.min_positive_slices} positive slices (all slices when fewer) "
-            f"and >= {self.min_lesion_area_px_at_512:g} lesion px at 512x512 on them in all"
-        )
+        text = f">= {self.min_positive_slices} positive slices (all slices when fewer)"
+        if self.min_lesion_area_px_at_512 > 0:
+            text += f" and >= {self.min_lesion_area_px_at_512:g} lesion px at 512x512 on them in all"
+        return text
 
     def __call__(self, slices: Sequence[SliceResult]) -> bool:
         """Apply the rule to a patient's (or a study's) slices."""

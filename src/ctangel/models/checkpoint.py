@@ -14,6 +14,7 @@ from ctangel.preprocessing import SquareCrop, Window
 
 if TYPE_CHECKING:
     import torch
+    from monai.networks.nets import BasicUNetPlusPlus
 
 #: Format tag written into every checkpoint.
 CHECKPOINT_FORMAT: Final = "ctangel-checkpoint/1"
@@ -76,7 +77,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, deep_supervision: bool = False) -> torch.nn.Module:
+    def build(self, deep_supervision: bool = False) -> BasicUNetPlusPlus:
         """The network with these weights, in eval mode on the CPU."""
         net = build_network(self.network, deep_supervision=deep_supervision)
         net.load_state_dict(self.state_dict)
