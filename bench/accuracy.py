@@ -51,7 +51,7 @@ def lesion_trained_on(pipeline: Pipeline) -> str:
     """What trained the lesion model, from its checkpoint's recorded training config."""
     config = pipeline.lesion_model.checkpoint.meta.get("config", {})
     text = TRAINED_ON["lesion"]
-    if Path(str(config.get("data", ""))).name == "lesion_semi":
+    if Path(str(config.get("data", ""))).name.startswith("lesion_semi"):
         text += (
             " + the teacher's pseudo-labels of Ma et al.'s unlabelled COVID-19 slices (every 2nd slice of the 20 "
             "volumes; MedSeg weighted 3x)"
