@@ -52,9 +52,10 @@ def lesion_trained_on(pipeline: Pipeline) -> str:
     config = pipeline.lesion_model.checkpoint.meta.get("config", {})
     text = TRAINED_ON["lesion"]
     if Path(str(config.get("data", ""))).name.startswith("lesion_semi"):
+        teacher = Path(str(config.get("init_from", "the teacher"))).stem
         text += (
-            " + the teacher's pseudo-labels of Ma et al.'s unlabelled COVID-19 slices (every 2nd slice of the 20 "
-            "volumes; MedSeg weighted 3x)"
+            f" + pseudo-labels by {teacher} (its starting point) of Ma et al.'s unlabelled COVID-19 slices "
+            "(every 2nd slice of the 20 volumes; MedSeg weighted 3x)"
         )
     if float(config.get("augment", {}).get("p_insert", 0.0)) > 0:
         text += " + synthetic lesions drawn in HU into LIDC-IDRI-0001's lungs"
@@ -100,7 +101,6 @@ def medseg(pipeline: Pipeline, data: Path, oriented: bool) -> dict[str, Any]:
         "slices_called_positive": slices_called,
         "segmentation": scores.to_dict(),
         "truth_lesion_px_outside_valid_region_share": outside_px / max(total_px, 1),
-        "trained_on": TRAINED_ON["lesion"],
         "measured_on": "MedSeg test split (Inf-Net's 48 slices), never trained on",
     }
 
@@ -132,7 +132,7 @@ def ucsd(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[st
         "per_patient_auc": patient_roc.auc,
         "n_images": len(pairs),
         "n_patients": len(result.patients),
-        "trained_on": TRAINED_ON["lesion"] + " (UCSD non-COVID of the train patients only)",
+        "trained_on_extra": " (UCSD non-COVID of the train patients only)",
         "measured_on": "UCSD COVID-CT test patients (committed split, patient-disjoint), COVID vs non-COVID",
     }
 
@@ -148,7 +148,6 @@ def lidc(pipeline: Pipeline, data: Path) -> dict[str, Any]:
         "slices_called_positive": sum(s.positive for _, s in pairs),
         "false_positive_slice_share": sum(s.positive for _, s in pairs) / max(len(pairs), 1),
         "patient_called_positive": result.patients[0].positive,
-        "trained_on": TRAINED_ON["lesion"],
         "measured_on": "LIDC-IDRI-0003 (70 slices, real HU DICOM, non-COVID), never trained on",
     }
 
@@ -167,7 +166,6 @@ def ct_angel(pipeline: Pipeline, data: Path) -> dict[str, Any]:
     return {
         "calls": calls,
         "labelled_pair_segmentation": seg.aggregate().to_dict(),
-        "trained_on": TRAINED_ON["lesion"],
         "measured_on": "CT-Angel's published training pair and sample (Renmin Hospital), never trained on",
     }
 
@@ -190,7 +188,6 @@ def phantom(pipeline: Pipeline) -> dict[str, Any]:
         "per_slice": confusion_table(ConfusionCounts.from_predictions([s.positive for _, s in pairs], truth_any)),
         "segmentation": seg.aggregate().to_dict(),
         "patient_called_positive": result.patients[0].positive,
-        "trained_on": TRAINED_ON["lesion"],
         "measured_on": "ctangel's synthetic phantom (seed 0, 64 slices), never trained on",
     }
 
@@ -209,7 +206,7 @@ def lung_agreement(pipeline: Pipeline, datasets: Path) -> dict[str, Any]:
     }
     for v in out.values():
         v.pop("score", None)
-    return {"groups": out, "trained_on": TRAINED_ON["lung"], "measured_on": "the test folders of `ctangel prepare`"}
+    return {"groups": out, "measured_on": "the test folders of `ctangel prepare`"}
 
 
 def pct(p: dict[str, Any]) -> str:
@@ -338,7 +335,7 @@ def main() -> None:
         **{k: v for k, v in {"lung_model": args.lung_model, "lesion_model": args.lesion_model}.items() if v}
     )
     pipeline = Pipeline(settings)
-    TRAINED_ON["lesion"] = lesion_trained_on(pipeline)
+    trained_on = {"lung": TRAINED_ON["lung"], "lesion": lesion_trained_on(pipeline)}
     wanted = args.sections.split(",")
     started = time.time()
     sections: dict[str, Any] = {}
@@ -356,6 +353,8 @@ def main() -> None:
         sections["phantom"] = phantom(pipeline)
     if "lung" in wanted and (args.datasets / "lung" / "test_images").is_dir():
         sections["lung"] = lung_agreement(pipeline, args.datasets)
+    for name, section in sections.items():
+        section["trained_on"] = trained_on["lung" if name == "lung" else "lesion"] + section.pop("trained_on_extra", "")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     doc = {
         "meta": {
@@ -367,7 +366,7 @@ def main() -> None:
             "rule": pipeline.rule.describe(),
             "wall_s": time.time() - started,
             "name": args.name,
-            "trained_on": TRAINED_ON,
+            "trained_on": trained_on,
         },
         "sections": sections,
     }
