@@ -14,7 +14,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e ".[service,train,dev]"
+	$(BIN)/pip install --quiet -e ".[service,cluster,train,dev]"
 	touch $(STAMP)
 
 $(DEMO_INPUT)/.done: $(STAMP)
