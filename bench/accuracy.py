@@ -137,6 +137,71 @@ def ucsd(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[st
     }
 
 
+#: The clinical validation series (COVID-CT-MD sample): never trained on; checkpoints and rules are chosen on it.
+CLINICAL = "covid_ct_md_val"
+CLINICAL_PATIENTS = ("P002", "cap002", "normal002")
+
+
+def clinical_labels(data: Path) -> dict[str, dict[str, str]]:
+    """``labels.csv`` of the clinical validation series, by the resolved path of each slice's file."""
+    import csv
+
+    root = data / CLINICAL
+    with open(root / "labels.csv", newline="") as f:
+        return {str((root / r["file"]).resolve()): r for r in csv.DictReader(f)}
+
+
+def clinical(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[str, Any]:
+    """COVID-CT-MD's 3 clinical series (compressed HU DICOM, radiologists' slice labels): per slice, per patient.
+
+    Per slice against ``infection`` (any pneumonia lesion) and ``covid_image`` (a COVID-19 lesion); per patient:
+    lesions present (P002 COVID-19 and cap002 other pneumonia positive, normal002 negative) and COVID-19.
+    """
+    labels = clinical_labels(data)
+    result = pipeline.analyze([data / CLINICAL / p for p in CLINICAL_PATIENTS])
+    pairs = slices_of(result)
+    rows = [labels[str(Path(s.source).resolve())] for _, s in pairs]
+    pred = [s.positive for _, s in pairs]
+    scores = [s.lesion_probability for _, s in pairs]
+    out: dict[str, Any] = {"n_slices": len(pairs), "patients": {}}
+    rocs = {}
+    for target in ("infection", "covid_image"):
+        truth = [r[target] == "1" for r in rows]
+        roc = compute_roc(scores, truth)
+        rocs[f"per slice, {target}"] = roc.points()
+        out[f"per_slice_{target}"] = confusion_table(ConfusionCounts.from_predictions(pred, truth))
+        out[f"per_slice_{target}_auc"] = roc.auc
+    for p in result.patients:
+        own = [(r, s) for r, (pid, s) in zip(rows, pairs, strict=True) if pid == p.patient_id]
+        diagnosis = own[0][0]["diagnosis"]
+        out["patients"][p.patient_id] = {
+            "diagnosis": diagnosis,
+            "called_positive": p.positive,
+            "slices": len(own),
+            "slices_with_infection": sum(r["infection"] == "1" for r, _ in own),
+            "slices_called_positive": sum(s.positive for _, s in own),
+            "right_for_lesions": p.positive == (diagnosis != "normal"),
+        }
+    pats = out["patients"].values()
+    out["per_patient_lesions"] = confusion_table(
+        ConfusionCounts.from_predictions(
+            [v["called_positive"] for v in pats], [v["diagnosis"] != "normal" for v in pats]
+        )
+    )
+    out["per_patient_covid"] = confusion_table(
+        ConfusionCounts.from_predictions(
+            [v["called_positive"] for v in pats], [v["diagnosis"] == "COVID-19" for v in pats]
+        )
+    )
+    if roc_png is not None:
+        plot_roc(rocs, roc_png, "COVID-CT-MD clinical series: slices with lesions")
+    out["measured_on"] = (
+        "COVID-CT-MD sample (3 clinical patients, compressed HU DICOM; validation set: checkpoint, thresholds and "
+        "rules chosen on it), never trained on"
+    )
+    return out
+
+
 def lidc(pipeline: Pipeline, data: Path) -> dict[str, Any]:
     """LIDC-IDRI-0003 (no COVID, kept out of all training): slices called positive, the patient call."""
     result = pipeline.analyze([data / "lidc_idri_ct_dicom_c2c" / sources.LIDC_TEST_PATIENT])
@@ -224,6 +289,23 @@ def table_row(name: str, t: dict[str, Any]) -> str:
     return f"| {name} | " + " | ".join(cells) + f" | {c['tp']}/{c['fp']}/{c['tn']}/{c['fn']} |"
 
 
+def settings_text(st: dict[str, Any]) -> str:
+    """The decision settings in one line."""
+    if not st:
+        return "CT-Angel's defaults (W1200/L-700, p > 0.5, lesions > 25 px at 512x512)"
+    text = (
+        f"W{st['window_width']:g}/L{st['window_level']:g}, p > {st['lesion_threshold']:g}, lesions > "
+        f"{st['min_lesion_area_px_at_512']:g} px at 512x512"
+    )
+    if st.get("lesion_lung_margin_mm", 0) > 0:
+        text += f", lesions counted within {st['lesion_lung_margin_mm']:g} mm of the lung mask"
+    if st.get("lung_3d"):
+        text += ", one 3-D lung mask per series"
+    if st.get("auto_orient"):
+        text += ", images turned a quarter analysed upright"
+    return text
+
+
 def f3(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
@@ -237,8 +319,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- machine: {m['machine']}; wall time of this run: {m['wall_s']:.0f} s",
         f"- models: lung `{m['models']['lung']['name']}` ({m['models']['lung']['sha256'][:12]}), "
         f"lesion `{m['models']['lesion']['name']}` ({m['models']['lesion']['sha256'][:12]})",
-        f"- settings: CT-Angel's defaults (W1200/L-700, p > 0.5, lesions > 25 px at 512x512); patient rule: "
-        f"{m['rule']}",
+        f"- settings: {settings_text(m.get('settings', {}))}; patient rule: {m['rule']}",
         "- lesion model trained on: " + m.get("trained_on", TRAINED_ON)["lesion"],
         "- lung model trained on: " + m.get("trained_on", TRAINED_ON)["lung"],
         "",
@@ -280,6 +361,32 @@ def markdown(doc: dict[str, Any]) -> str:
             f"(ROC curves: `{doc['meta'].get('name', 'accuracy')}_ucsd_roc.png`).",
             "",
         ]
+    if "clinical" in s:
+        c = s["clinical"]
+        lines += [
+            f"## COVID-CT-MD clinical series ({c['n_slices']} slices of 3 patients; validation set, never trained on)",
+            "",
+            "Chosen on this set: the lesion checkpoint, the thresholds and the patient rule (so these figures are "
+            "optimistic for unseen hospitals).",
+            "",
+            header,
+            table_row("Per slice, any pneumonia lesion", c["per_slice_infection"]),
+            table_row("Per slice, COVID-19 lesion", c["per_slice_covid_image"]),
+            table_row("Per patient, lesions present", c["per_patient_lesions"]),
+            table_row("Per patient, COVID-19", c["per_patient_covid"]),
+            "",
+            f"AUC per slice: any lesion {f3(c['per_slice_infection_auc'])}, COVID-19 lesion "
+            f"{f3(c['per_slice_covid_image_auc'])} (ROC: `{doc['meta'].get('name', 'accuracy')}_clinical_roc.png`).",
+            "",
+            "| patient | diagnosis | slices | with infection | called positive | patient call |",
+            "|---|---|---|---|---|---|",
+        ]
+        for pid, v in c["patients"].items():
+            lines.append(
+                f"| {pid} | {v['diagnosis']} | {v['slices']} | {v['slices_with_infection']} | "
+                f"{v['slices_called_positive']} | {'POSITIVE' if v['called_positive'] else 'negative'} |"
+            )
+        lines.append("")
     if "lidc" in s:
         d = s["lidc"]
         lines += ["## LIDC-IDRI-0003 (real HU DICOM, no COVID; kept out of all training)", ""]
@@ -326,7 +433,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--lung-model", default=None)
     parser.add_argument("--lesion-model", default=None)
-    parser.add_argument("--sections", default="medseg,ucsd,lidc,ct_angel,phantom,lung")
+    parser.add_argument("--sections", default="clinical,medseg,ucsd,lidc,ct_angel,phantom,lung")
     parser.add_argument("--name", default="accuracy", help="output file stem")
     args = parser.parse_args()
     if not args.shared_data.is_dir():
@@ -342,6 +449,9 @@ def main() -> None:
     if "medseg" in wanted:
         sections["medseg"] = medseg(pipeline, args.shared_data, oriented=True)
         sections["medseg_as_stored"] = medseg(pipeline, args.shared_data, oriented=False)
+    if "clinical" in wanted:
+        args.out.mkdir(parents=True, exist_ok=True)
+        sections["clinical"] = clinical(pipeline, args.shared_data, args.out / f"{args.name}_clinical_roc.png")
     if "ucsd" in wanted:
         args.out.mkdir(parents=True, exist_ok=True)
         sections["ucsd"] = ucsd(pipeline, args.shared_data, args.out / f"{args.name}_ucsd_roc.png")
@@ -364,6 +474,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
             "models": pipeline.describe_models(),
             "rule": pipeline.rule.describe(),
+            "settings": pipeline.settings.to_dict(),
             "wall_s": time.time() - started,
             "name": args.name,
             "trained_on": trained_on,

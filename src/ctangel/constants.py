@@ -43,6 +43,24 @@ LUNG_PROBABILITY_THRESHOLD: Final = 0.5
 MIN_LUNG_AREA_PX_AT_512: Final = 400
 #: Lung components smaller than this share of the largest one are dropped (speckle, bowel gas).
 MIN_LUNG_COMPONENT_FRACTION: Final = 0.05
+#: Volumes: lung components in 3-D smaller than this share of the largest are dropped (bowel and stomach gas,
+#: air outside the body: in 3-D they are not connected to the lungs and airways).
+MIN_LUNG_VOLUME_FRACTION: Final = 0.1
+#: Volumes: a slice whose lung holds less than this share of the series' largest lung area has no lung (the
+#: neck above the apex, where only the trachea is air; the lung's lowest tips under the diaphragm).
+MIN_SLICE_LUNG_FRACTION: Final = 0.03
+#: HU volumes: a lung-stage component whose interior has a median below this is pure air, not lung (bowel and
+#: stomach gas, air outside the body, the trachea): aerated lung has a median of about -900..-700 HU.
+AIR_COMPONENT_MEDIAN_HU: Final = -950.0
+#: 8-bit images whose lungs lie one above the other (the lung mask's row profile dips in the middle deeper than
+#: its column profile, by more than this) are taken as stored turned a quarter, as MedSeg's and Ma et al.'s
+#: slices are; the lesion model sees them transposed. Measured: 90 of MedSeg's 98 slices as stored found
+#: turned, 3 of 150 upright UCSD images (0 of 98 MedSeg slices upright).
+TURNED_DIP_MARGIN: Final = 0.1
+#: A lesion counts only where it lies within this distance of the lung mask (lesions on the pleura stay in).
+LESION_LUNG_MARGIN_MM: Final = 5.0
+#: Pixel spacing assumed where the input does not say (8-bit images): a typical chest CT at 512x512.
+DEFAULT_PIXEL_SPACING_MM_AT_512: Final = 0.7
 #: The valid region is the lung box grown by this many pixels at 512x512, so that dense lesions on the
 #: pleura, which a lung segmentation may leave out, still count as inside it.
 VALID_REGION_MARGIN_PX_AT_512: Final = 12

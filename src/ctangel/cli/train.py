@@ -12,7 +12,7 @@ import typer
 from ctangel.errors import ConfigError
 
 #: The stages of ``ctangel train all``, in order; each is a table of the configuration file.
-STAGES = ("lung", "lesion", "pseudo", "student")
+STAGES = ("lung", "lesion", "finetune", "pseudo", "student")
 
 
 class TrainStage(StrEnum):
@@ -20,6 +20,7 @@ class TrainStage(StrEnum):
 
     lung = "lung"
     lesion = "lesion"
+    finetune = "finetune"
     student = "student"
     all = "all"
 
@@ -39,7 +40,7 @@ def _run_training(name: str, table: dict[str, Any], overrides: dict[str, Any]) -
 
     d = dict(table)
     d.update({k: v for k, v in overrides.items() if v is not None})
-    d.setdefault("task", "lesion" if name == "student" else name)
+    d.setdefault("task", "lesion" if name in ("finetune", "student") else name)
     for required in ("data", "out"):
         if required not in d:
             raise ConfigError(f"train {name}: --{required} is needed (or a [{name}] table in --config)")
@@ -66,7 +67,13 @@ def _run_pseudo(table: dict[str, Any]) -> None:
 
 def train_command(
     stage: Annotated[
-        TrainStage, typer.Argument(help="lung, lesion, student (lesion on pseudo-labels), or all stages of --config")
+        TrainStage,
+        typer.Argument(
+            help=(
+                "lung, lesion, finetune (lesion from a checkpoint), student (lesion on pseudo-labels), "
+                "or all stages of --config"
+            )
+        ),
     ],
     data: Annotated[
         Path | None, typer.Option(help="folder with train_images/, train_labels/, val_images/, val_labels/")

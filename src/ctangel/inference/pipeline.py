@@ -14,23 +14,36 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
 
 from ctangel import __version__
 from ctangel._types import BoolMask, Box, FloatImage
 from ctangel.errors import CtangelError, InputError
 from ctangel.inference.decisions import PatientRule, slice_is_positive
-from ctangel.inference.postprocess import LesionBox, find_lesions, max_in_region, valid_region
+from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
+from ctangel.inference.postprocess import (
+    LesionBox,
+    find_lesions,
+    grow_mask,
+    max_in_mask,
+    max_in_region,
+    valid_region,
+)
 from ctangel.inference.results import AnalysisResult, PatientResult, SliceResult, StudyResult
 from ctangel.inference.settings import AnalysisSettings
-from ctangel.inference.stages import LesionStage, LungStage, SliceInput
+from ctangel.inference.stages import LesionStage, LungResult, LungStage, SliceInput, is_turned
 from ctangel.inference.timing import Timings
 from ctangel.io.discover import discover
 from ctangel.io.study import SlicePixels, Study
 from ctangel.log import logger
 from ctangel.models.registry import LoadedModel, load_model
+from ctangel.preprocessing import SquareCrop
 
 #: Slices read and analysed together; bounds memory whatever the study's length.
 CHUNK_SLICES = 16
+#: Lung probabilities of a whole series are kept on the lung model's grid as 8-bit values (0..255).
+_PROB_LEVELS = 255
 
 
 @dataclass
@@ -59,6 +72,34 @@ class SliceFindings:
     def positive(self) -> bool:
         """CT-Angel's image call."""
         return slice_is_positive(len(self.lesions))
+
+
+class SeriesLungs:
+    """A series' lung masks, kept on the lung model's grid and expanded to a slice's pixels when asked for.
+
+    Args:
+        stage: the lung stage (expands a grid probability to a slice's mask and box).
+        shapes: each slice's shape.
+        crops: each slice's crop onto the grid.
+        probs: ``(slices, side, side)`` lung probability on the grid, 0..255, already cleaned in 3-D.
+    """
+
+    def __init__(
+        self, stage: LungStage, shapes: list[tuple[int, int]], crops: list[SquareCrop], probs: npt.NDArray[np.uint8]
+    ) -> None:
+        self.stage, self.shapes, self.crops, self.probs = stage, shapes, crops, probs
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def __getitem__(self, index: int) -> LungResult:
+        prob = self.probs[index].astype(np.float32) / np.float32(_PROB_LEVELS)
+        return self.stage.expand(self.shapes[index], self.crops[index], prob)
+
+
+def _filled(mask: BoolMask) -> BoolMask:
+    """``mask`` with its holes filled (dense lesions inside the lung are lung for the lesion rule)."""
+    return np.asarray(ndi.binary_fill_holes(mask)) if mask.any() else mask
 
 
 class ResultSink(Protocol):
@@ -112,28 +153,82 @@ class Pipeline:
         """The ``models`` entry of results.json."""
         return {"lung": self.lung_model.describe(), "lesion": self.lesion_model.describe()}
 
-    def analyze_slices(self, slices: Sequence[SliceInput]) -> list[SliceFindings]:
-        """Both stages and the post-processing on slices in display orientation."""
-        with self.timings.stage("lung"):
-            lungs = self.lung_stage(slices)
+    def analyze_slices(
+        self,
+        slices: Sequence[SliceInput],
+        lungs: Sequence[LungResult] | None = None,
+        pixel_spacing_mm: float | None = None,
+    ) -> list[SliceFindings]:
+        """Both stages and the post-processing on slices in display orientation.
+
+        Args:
+            slices: the slices and what their pixels are.
+            lungs: their lung masks when already made (the series' 3-D mask); else the lung stage runs here.
+            pixel_spacing_mm: the slices' pixel spacing, when known (sets the lesion margin around the lung).
+        """
+        if lungs is None:
+            with self.timings.stage("lung"):
+                lungs = self.lung_stage(slices)
         with self.timings.stage("lesion"):
-            probs = self.lesion_stage(slices, [r.box for r in lungs])
+            turned = [
+                self.settings.auto_orient and kind == "uint8" and is_turned(r.mask, self.settings.turned_dip_margin)
+                for (_, kind), r in zip(slices, lungs, strict=True)
+            ]
+            probs = self.lesion_stage(slices, [r.box for r in lungs], turned)
         out = []
+        s = self.settings
         with self.timings.stage("postprocess"):
             for (pixels, _), lung, prob in zip(slices, lungs, probs, strict=True):
                 shape: tuple[int, int] = pixels.shape
-                scaled = self.settings.scaled_to(shape)
+                scaled = s.scaled_to(shape, pixel_spacing_mm)
                 region = valid_region(lung.box, scaled.valid_region_margin_px, shape)
                 lesions: list[LesionBox] = []
                 if prob is None:
                     lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
-                else:
+                elif s.lesion_lung_margin_mm > 0:
+                    allowed = grow_mask(_filled(lung.mask), scaled.lesion_lung_margin_px)
                     lesions, lesion_mask = find_lesions(
-                        prob, region, self.settings.lesion_threshold, scaled.min_lesion_area_px
+                        prob, region, s.lesion_threshold, scaled.min_lesion_area_px, allowed
                     )
+                    top = max_in_mask(prob, allowed)
+                else:
+                    lesions, lesion_mask = find_lesions(prob, region, s.lesion_threshold, scaled.min_lesion_area_px)
                     top = max_in_region(prob, region)
                 out.append(SliceFindings(lung.mask, lung.box, region, prob, top, lesions, lesion_mask))
         return out
+
+    def series_lungs(self, study: Study) -> SeriesLungs | None:
+        """The series' lung masks made consistent in 3-D (see :mod:`ctangel.inference.lung3d`), or None when
+        ``study`` is not a volume (8-bit images, a single slice) or the setting is off.
+
+        Reads every slice once; keeps only the lung stage's grid (8 bits a pixel) in memory.
+        """
+        s = self.settings
+        if not s.lung_3d or study.kind != "hu" or len(study) < 2:
+            return None
+        shapes: list[tuple[int, int]] = []
+        crops: list[SquareCrop] = []
+        grid: list[npt.NDArray[np.uint8]] = []
+        for start in range(0, len(study), CHUNK_SLICES):
+            with self.timings.stage("read"):
+                pixels = self._read(study, range(start, min(start + CHUNK_SLICES, len(study))))
+            with self.timings.stage("lung"):
+                on_grid = self.lung_stage.grid([(p, study.kind) for p in pixels])
+                for p, (crop, prob) in zip(pixels, on_grid, strict=True):
+                    lung = prob > s.lung_threshold
+                    drop_air_components(lung, crop.sample(np.asarray(p, dtype=np.float32)), s.air_component_median_hu)
+                    shapes.append(p.shape)
+                    crops.append(crop)
+                    grid.append(np.round(np.clip(prob, 0, 1) * lung * _PROB_LEVELS).astype(np.uint8))
+        if len({g.shape for g in grid}) != 1:
+            return None
+        with self.timings.stage("lung"):
+            probs = np.stack(grid)
+            level = int(s.lung_threshold * _PROB_LEVELS)
+            clean = clean_lung_volume(probs > level, s.min_lung_volume_fraction, s.min_slice_lung_fraction)
+            # removed parts to 0, filled holes to 255; the rest keeps its probability (smooth edges when expanded)
+            probs = np.where(clean, np.where(probs > level, probs, _PROB_LEVELS), 0).astype(np.uint8)
+        return SeriesLungs(self.lung_stage, shapes, crops, probs)
 
     @staticmethod
     def _read(study: Study, indices: range) -> list[SlicePixels]:
@@ -150,6 +245,8 @@ class Pipeline:
         if sink is not None:
             with self.timings.stage("write"):
                 sink.start_study(study)
+        lungs = self.series_lungs(study)
+        spacing = None if study.pixel_area_mm2 is None else float(np.sqrt(study.pixel_area_mm2))
         results: list[SliceResult] = []
         chunks = [range(s, min(s + CHUNK_SLICES, len(study))) for s in range(0, len(study), CHUNK_SLICES)]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-read") as reader:
@@ -158,7 +255,11 @@ class Pipeline:
                 with self.timings.stage("read"):
                     pixels = ahead.result() if ahead is not None else []
                 ahead = reader.submit(self._read, study, chunks[k + 1]) if k + 1 < len(chunks) else None
-                findings = self.analyze_slices([(p, study.kind) for p in pixels])
+                findings = self.analyze_slices(
+                    [(p, study.kind) for p in pixels],
+                    None if lungs is None else [lungs[i] for i in indices],
+                    spacing,
+                )
                 for i, p, f in zip(indices, pixels, findings, strict=True):
                     result = self._slice_result(study, i, p, f)
                     results.append(result)

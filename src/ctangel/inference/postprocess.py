@@ -68,17 +68,38 @@ def box_mask(box: Box, shape: tuple[int, int]) -> BoolMask:
     return out
 
 
+def grow_mask(mask: BoolMask, radius_px: float) -> BoolMask:
+    """``mask`` grown by ``radius_px`` (Euclidean distance; a radius under half a pixel leaves it as it is)."""
+    if radius_px < 0.5 or not mask.any():
+        return mask
+    r = int(np.ceil(radius_px))
+    rows, cols = np.nonzero(mask)
+    r0, r1 = max(rows.min() - r, 0), min(rows.max() + r + 1, mask.shape[0])
+    c0, c1 = max(cols.min() - r, 0), min(cols.max() + r + 1, mask.shape[1])
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = ndi.distance_transform_edt(~mask[r0:r1, c0:c1]) <= radius_px
+    return out
+
+
 def find_lesions(
-    prob: FloatImage, region: Box | None, threshold: float, min_area_px: float
+    prob: FloatImage,
+    region: Box | None,
+    threshold: float,
+    min_area_px: float,
+    lung: BoolMask | None = None,
 ) -> tuple[list[LesionBox], BoolMask]:
-    """Lesions: connected components of ``prob > threshold`` with more than ``min_area_px`` pixels whose box
-    centre lies in ``region``.
+    """Lesions: connected components of ``prob > threshold`` with more than ``min_area_px`` pixels.
+
+    With ``lung`` (the lung mask, grown by the lesion margin), a lesion counts only when it overlaps it (a
+    consolidation that the lung mask leaves out still touches it; a "lesion" on the bowel wall does not).
+    Without it, CT-Angel's rule: a lesion counts when its box centre lies in ``region``.
 
     Args:
         prob: lesion probability, input pixels.
         region: the valid region; None keeps nothing.
         threshold: probability cut-off (CT-Angel 0.5).
         min_area_px: a component must hold more pixels than this (CT-Angel 25 at 512x512).
+        lung: where lesions may lie, input pixels; None for CT-Angel's box-centre rule.
 
     Returns:
         the lesions, largest first, and the mask of their pixels.
@@ -97,12 +118,19 @@ def find_lesions(
             continue
         box: Box = (float(sl[1].start), float(sl[0].start), float(sl[1].stop), float(sl[0].stop))
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        if not (region[0] <= cx <= region[2] and region[1] <= cy <= region[3]):
+        if lung is None and not (region[0] <= cx <= region[2] and region[1] <= cy <= region[3]):
+            continue
+        if lung is not None and not (lung[sl] & (labels[sl] == i)).any():
             continue
         keep_mask[sl] |= labels[sl] == i
         lesions.append(LesionBox(box, int(areas[i]), float(maxima[i - 1])))
     lesions.sort(key=lambda les: -les.area_px)
     return lesions, keep_mask
+
+
+def max_in_mask(prob: npt.NDArray[np.floating], mask: BoolMask) -> float:
+    """The highest value of ``prob`` on ``mask`` (0 when the mask is empty)."""
+    return float(prob[mask].max()) if mask.any() else 0.0
 
 
 def max_in_region(prob: npt.NDArray[np.floating], region: Box | None) -> float:

@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ctangel.constants import (
+    AIR_COMPONENT_MEDIAN_HU,
+    DEFAULT_PIXEL_SPACING_MM_AT_512,
     INFERENCE_BATCH_SIZE,
+    LESION_LUNG_MARGIN_MM,
     LESION_PROBABILITY_THRESHOLD,
     LUNG_PROBABILITY_THRESHOLD,
     LUNG_WINDOW_LEVEL_HU,
@@ -15,9 +18,12 @@ from ctangel.constants import (
     MIN_LESION_AREA_PX_AT_512,
     MIN_LUNG_AREA_PX_AT_512,
     MIN_LUNG_COMPONENT_FRACTION,
+    MIN_LUNG_VOLUME_FRACTION,
+    MIN_SLICE_LUNG_FRACTION,
     PATIENT_MIN_POSITIVE_SLICES,
     PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512,
     REFERENCE_SIDE_PX,
+    TURNED_DIP_MARGIN,
     VALID_REGION_MARGIN_PX_AT_512,
 )
 from ctangel.errors import ConfigError
@@ -33,6 +39,7 @@ class ScaledThresholds:
     min_lesion_area_px: float
     min_lung_area_px: float
     valid_region_margin_px: float
+    lesion_lung_margin_px: float
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,18 @@ class AnalysisSettings:
         batch_size: slices per model call.
         threads: threads per model (None: all cores this process may use).
         flip_tta: average each lesion prediction with that of the mirrored slice.
+        lung_3d: for volumes (HU series of several slices), one lung mask per series made consistent in 3-D:
+            components not connected to the lungs and airways are dropped, and slices with too little lung
+            have none.
+        air_component_median_hu: volumes, lung-stage components whose median is under this are air, not lung.
+        min_lung_volume_fraction: 3-D lung components smaller than this share of the largest are dropped.
+        min_slice_lung_fraction: a slice whose lung is smaller than this share of the series' largest has none.
+        auto_orient: 8-bit images stored turned a quarter (lungs one above the other, see
+            :func:`ctangel.inference.stages.is_turned`) are analysed transposed, so the result does not depend on
+            the turn.
+        turned_dip_margin: how much deeper the lung mask's row profile must dip than its column profile.
+        lesion_lung_margin_mm: a lesion counts only where it lies within this distance of the lung mask
+            (0 or less: CT-Angel's rule, a lesion counts when its box centre lies in the valid region).
     """
 
     lung_model: str = DEFAULT_MODELS["lung"]
@@ -74,6 +93,13 @@ class AnalysisSettings:
     batch_size: int = INFERENCE_BATCH_SIZE
     threads: int | None = None
     flip_tta: bool = False
+    lung_3d: bool = True
+    air_component_median_hu: float = AIR_COMPONENT_MEDIAN_HU
+    min_lung_volume_fraction: float = MIN_LUNG_VOLUME_FRACTION
+    min_slice_lung_fraction: float = MIN_SLICE_LUNG_FRACTION
+    lesion_lung_margin_mm: float = LESION_LUNG_MARGIN_MM
+    auto_orient: bool = True
+    turned_dip_margin: float = TURNED_DIP_MARGIN
 
     def __post_init__(self) -> None:
         for name in ("lesion_threshold", "lung_threshold"):
@@ -93,14 +119,16 @@ class AnalysisSettings:
         """The HU window."""
         return Window(self.window_width, self.window_level)
 
-    def scaled_to(self, shape: tuple[int, int]) -> ScaledThresholds:
+    def scaled_to(self, shape: tuple[int, int], pixel_spacing_mm: float | None = None) -> ScaledThresholds:
         """The size thresholds in the pixels of a slice of ``shape`` (those given at 512x512 scaled by area,
-        the margin by length)."""
+        the margin by length; millimetres by ``pixel_spacing_mm``, or a typical chest CT's when unknown)."""
         area = reference_scale(shape, REFERENCE_SIDE_PX)
+        spacing = pixel_spacing_mm or DEFAULT_PIXEL_SPACING_MM_AT_512 / math.sqrt(area)
         return ScaledThresholds(
             min_lesion_area_px=self.min_lesion_area_px_at_512 * area,
             min_lung_area_px=self.min_lung_area_px_at_512 * area,
             valid_region_margin_px=self.valid_region_margin_px_at_512 * math.sqrt(area),
+            lesion_lung_margin_px=self.lesion_lung_margin_mm / spacing,
         )
 
     def to_dict(self) -> dict[str, Any]:

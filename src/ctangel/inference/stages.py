@@ -54,25 +54,29 @@ class LungStage:
         self.model = model
         self.settings = settings
 
-    def __call__(self, slices: Sequence[SliceInput]) -> list[LungResult]:
-        """Lung masks and boxes of ``slices``, in their own pixels."""
+    def grid(self, slices: Sequence[SliceInput]) -> list[tuple[SquareCrop, FloatImage]]:
+        """Each slice's crop and its lung probability on the model's grid (``side x side``, 0..1)."""
         spec = self.model.checkpoint.input
         window = self.settings.window
         crops = [spec.crop_for(p.shape, None) for p, _ in slices]
         images = [preprocess_slice(p, k, window, c) for (p, k), c in zip(slices, crops, strict=True)]
         probs = _run_batched(self.model, images, self.settings.batch_size, flip=False)
-        results = []
-        for (pixels, _), crop, prob in zip(slices, crops, probs, strict=True):
-            shape: tuple[int, int] = pixels.shape
-            full = crop.paste(prob, shape)
-            mask = lung_mask_from_probability(
-                full,
-                self.settings.lung_threshold,
-                self.settings.min_lung_component_fraction,
-                self.settings.scaled_to(shape).min_lung_area_px,
-            )
-            results.append(LungResult(mask, lung_box_of(mask)))
-        return results
+        return list(zip(crops, probs, strict=True))
+
+    def expand(self, shape: tuple[int, int], crop: SquareCrop, prob: FloatImage) -> LungResult:
+        """The lung mask and box of a slice of ``shape`` from its model-grid probability ``prob``."""
+        full = crop.paste(prob, shape)
+        mask = lung_mask_from_probability(
+            full,
+            self.settings.lung_threshold,
+            self.settings.min_lung_component_fraction,
+            self.settings.scaled_to(shape).min_lung_area_px,
+        )
+        return LungResult(mask, lung_box_of(mask))
+
+    def __call__(self, slices: Sequence[SliceInput]) -> list[LungResult]:
+        """Lung masks and boxes of ``slices``, in their own pixels (each slice on its own, in 2-D)."""
+        return [self.expand(p.shape, c, prob) for (p, _), (c, prob) in zip(slices, self.grid(slices), strict=True)]
 
 
 class LesionStage:
@@ -91,14 +95,58 @@ class LesionStage:
         """The region of a slice the lesion model sees."""
         return self.model.checkpoint.input.crop_for(shape, lung_box)
 
-    def __call__(self, slices: Sequence[SliceInput], lung_boxes: Sequence[Box | None]) -> list[FloatImage | None]:
-        """Lesion probability in each slice's own pixels (0 outside the crop); None for slices with no lung."""
+    def __call__(
+        self,
+        slices: Sequence[SliceInput],
+        lung_boxes: Sequence[Box | None],
+        turned: Sequence[bool] | None = None,
+    ) -> list[FloatImage | None]:
+        """Lesion probability in each slice's own pixels (0 outside the crop); None for slices with no lung.
+
+        Args:
+            slices: the slices and what their pixels are.
+            lung_boxes: each slice's lung box, or None (no lung: not analysed).
+            turned: slices stored turned a quarter (lungs one above the other): the model sees them transposed,
+                as it was trained, and their probability is transposed back.
+        """
+        turned = turned if turned is not None else [False] * len(slices)
         todo = [i for i, b in enumerate(lung_boxes) if b is not None]
-        crops = {i: self.crop(slices[i][0].shape, lung_boxes[i]) for i in todo}
+        pixels = {i: slices[i][0].T if turned[i] else slices[i][0] for i in todo}
+        boxes = {i: _transposed(b) if turned[i] else b for i in todo if (b := lung_boxes[i]) is not None}
+        crops = {i: self.crop(pixels[i].shape, boxes[i]) for i in todo}
         window = self.settings.window
-        images = [preprocess_slice(slices[i][0], slices[i][1], window, crops[i]) for i in todo]
+        images = [preprocess_slice(pixels[i], slices[i][1], window, crops[i]) for i in todo]
         probs = _run_batched(self.model, images, self.settings.batch_size, self.settings.flip_tta)
         out: list[FloatImage | None] = [None] * len(slices)
         for i, prob in zip(todo, probs, strict=True):
-            out[i] = crops[i].paste(prob, slices[i][0].shape)
+            full = crops[i].paste(prob, pixels[i].shape)
+            out[i] = np.ascontiguousarray(full.T) if turned[i] else full
         return out
+
+
+def _transposed(box: Box) -> Box:
+    return (box[1], box[0], box[3], box[2])
+
+
+def _central_dip(mask: BoolMask, axis: int) -> float:
+    """How deep the mask's profile along one image axis dips in its central half: the profile's lowest value
+    there over its highest (0: a gap, such as the mediastinum between the lungs; 1: no dip)."""
+    profile = mask.sum(axis=axis).astype(np.float64)
+    filled = np.nonzero(profile)[0]
+    if filled.size < 4:
+        return 1.0
+    profile = profile[filled[0] : filled[-1] + 1]
+    quarter = profile.size // 4
+    return float(profile[quarter : profile.size - quarter].min() / profile.max())
+
+
+def is_turned(lung_mask: BoolMask, margin: float) -> bool:
+    """Whether an image seems stored turned a quarter: its lungs lie one above the other.
+
+    In display orientation the mediastinum parts the lungs left from right, so the lung mask's column
+    profile dips in the middle; turned a quarter, its row profile does. Turned when the row profile's dip is
+    deeper than the column profile's by more than ``margin``.
+    """
+    if not lung_mask.any():
+        return False
+    return _central_dip(lung_mask, axis=1) + margin < _central_dip(lung_mask, axis=0)

@@ -18,14 +18,16 @@ from ctangel.models.checkpoint import InputSpec
 from ctangel.preprocessing import SquareCrop, Window, preprocess_slice
 from ctangel.training.data import Example
 from ctangel.training.lesion_insertion import InsertionConfig, insert_lesions
+from ctangel.training.lesion_shapes import RealLesionConfig, cached_bank, draw_real_lesions
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Probabilities and ranges of each augmentation (0 switches one off).
 
-    ``p_insert`` draws synthetic lesions into an HU slice without lesions (see
-    :mod:`ctangel.training.lesion_insertion`); ``p_dihedral`` turns the sample by a random quarter turn and/or
+    ``p_insert`` draws synthetic lesions into an HU slice without lesions: with chance ``p_real_shapes`` real
+    COVID-19 lesion shapes from ``shape_bank`` (:mod:`ctangel.training.lesion_shapes`), else hand-made blobs
+    (:mod:`ctangel.training.lesion_insertion`); ``p_dihedral`` turns the sample by a random quarter turn and/or
     transposes it; ``rewindow`` stretches the 0..1 range between two random cut-offs (another window's
     saturation); ``saturate`` does the same for 8-bit slices only, with a low upper cut-off: most 8-bit
     training slices (MedSeg's) were exported with a wide window in which consolidation is grey, while in
@@ -41,6 +43,8 @@ class AugmentConfig:
     p_flip: float = 0.5
     p_dihedral: float = 0.0
     p_insert: float = 0.0
+    p_real_shapes: float = 0.0
+    shape_bank: str = ""
     p_rotate: float = 0.5
     max_rotate_deg: float = 15.0
     p_elastic: float = 0.2
@@ -96,7 +100,11 @@ def augment_example(
         return img, base.sample(ex.label.astype(np.float32)) > 0.5
     pixels, label = ex.pixels, ex.label
     if ex.kind == "hu" and ex.lung is not None and not ex.positive and rng.random() < cfg.p_insert:
-        pixels, label = insert_lesions(np.asarray(pixels, dtype=np.float32), ex.lung, InsertionConfig(), rng)
+        hu = np.asarray(pixels, dtype=np.float32)
+        if cfg.shape_bank and rng.random() < cfg.p_real_shapes:
+            pixels, label = draw_real_lesions(hu, ex.lung, cached_bank(cfg.shape_bank), RealLesionConfig(), rng)
+        else:
+            pixels, label = insert_lesions(hu, ex.lung, InsertionConfig(), rng)
     if ex.kind == "hu" and rng.random() < cfg.p_window:
         window = Window(rng.uniform(*cfg.window_width_hu), rng.uniform(*cfg.window_level_hu))
     crop = jitter_crop(base, cfg, rng)

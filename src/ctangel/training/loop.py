@@ -72,6 +72,8 @@ class TrainConfig:
             (``{"medseg": 3.0}`` draws MedSeg's slices three times as often as others of the same kind).
         threads: torch threads (None: all cores).
         resume: continue from ``work_dir/last.ckpt`` when it exists.
+        snapshots: keep the weights of every validation as ``work_dir/step-NNNNN.snapshot`` (to choose a
+            checkpoint on other validation data afterwards, with ``ctangel train export-snapshot``).
     """
 
     task: Task
@@ -97,6 +99,7 @@ class TrainConfig:
     source_weights: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
     resume: bool = False
+    snapshots: bool = False
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
@@ -318,6 +321,12 @@ def train(cfg: TrainConfig) -> Checkpoint:
             flag = torch.zeros(1)
             if ddp.main:
                 figures = _validate(_unwrap(net), val_ex, cfg)
+                if cfg.snapshots:
+                    # each validated state kept, so that a later, external validation can choose among them
+                    torch.save(
+                        {"model": _unwrap(net).state_dict(), "step": step, "figures": figures},
+                        work / f"step-{step:05d}.snapshot",
+                    )
                 improved = figures["score"] > best_score
                 if improved:
                     best_score, best_step, evals_since_best = figures["score"], step, 0

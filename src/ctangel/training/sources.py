@@ -18,13 +18,15 @@ UCSD COVID-CT, LIDC, CT-Angel  display orientation                           non
 
 Splits (fixed; the UCSD split is committed in ``configs/splits/ucsd_covid_ct.csv``, by patient):
 
-* lesion: train = MedSeg train less its validation slices + UCSD non-COVID (train) + LIDC-IDRI-0001;
+* lesion: train = MedSeg train less its validation slices + UCSD non-COVID (train) + LIDC-IDRI-0001 +
+  Lung-PET-CT-Dx A0001 (HU hosts into which real lesion shapes of MosMedData are drawn: ``lesion_shapes.npz``);
   val = :data:`MEDSEG_VAL` + UCSD non-COVID (val); test = MedSeg test + UCSD non-COVID (test) + LIDC-IDRI-0003.
 * lung: train = LIDC-IDRI-0001 + MedSeg train + Ma (all but :data:`MA_LUNG_VAL_VOLUMES`, every
   :data:`MA_LUNG_STRIDE`-th slice) + UCSD (train, both classes); val = MedSeg val slices + Ma held-out volumes +
   UCSD (val); test = LIDC-IDRI-0003 + MedSeg test + UCSD (test).
 
-LIDC-IDRI-0003 and MedSeg's test split are never in a train or val folder.
+LIDC-IDRI-0003 and MedSeg's test split are never in a train or val folder; COVID-CT-MD's clinical series
+(``covid_ct_md_val``) never in any folder: it is read only by the benches that choose checkpoints and rules.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ from PIL import Image
 
 from ctangel.constants import LABEL_THRESHOLD, MASK_FOREGROUND
 from ctangel.errors import InputError
-from ctangel.io.dicom import hu_from_dataset
+from ctangel.io.dicom import hu_from_dataset, read_dicom_slice
 from ctangel.io.image import read_image
 from ctangel.io.study import DisplayTransform
 from ctangel.log import logger
 from ctangel.preprocessing import Window, window_hu
+from ctangel.training.lesion_shapes import build_shape_bank
 from ctangel.training.lung_targets import AIR_THRESHOLD_HU, lung_mask_2d, lung_mask_volume
 
 #: The 9 MedSeg training slices held back for validation (about every fifth by number).
@@ -67,6 +70,12 @@ MA_LUNG_STRIDE: Final = 3
 #: The LIDC patient used in training, and the one kept out of all training.
 LIDC_TRAIN_PATIENT: Final = "LIDC-IDRI-0001"
 LIDC_TEST_PATIENT: Final = "LIDC-IDRI-0003"
+#: A third non-COVID HU series (another vendor and kernel): a host for synthetic lesions, in training only.
+PET_CT_HOST: Final = "lung_pet_ct_dx_a0001"
+#: The radiologists' COVID-19 lesion masks (no CT) whose shapes are drawn into the HU hosts.
+MOSMED_MASKS: Final = "mosmed_lesion_masks"
+#: The shape bank's file name in the lesion training folder (a derivative of MosMed: never committed).
+SHAPE_BANK_NAME: Final = "lesion_shapes.npz"
 #: UCSD split shares by patient: train, val, the rest test.
 UCSD_SHARES: Final = (0.6, 0.2)
 
@@ -217,6 +226,14 @@ def prepare_lesion(data: Path, out: Path) -> dict[str, int]:
         for k, src in enumerate(files):
             w.dicom(split, f"{patient.lower()}__{k:03d}", src, np.zeros(vol.shape[1:], bool))
             count(split)
+    pet = data / PET_CT_HOST
+    if pet.is_dir():
+        for src in sorted(pet.rglob("*.dcm")):
+            w.dicom("train", f"petct__{src.stem}", src, np.zeros(read_dicom_slice(src).shape, bool))
+            count("train")
+    mosmed = data / MOSMED_MASKS
+    if mosmed.is_dir():
+        build_shape_bank(mosmed).save(out / SHAPE_BANK_NAME)
     return counts
 
 

@@ -1,0 +1,76 @@
+"""One lung mask per series, consistent in 3-D.
+
+A slice-by-slice lung segmentation takes any air for lung: bowel and stomach gas below the diaphragm, air
+outside the body, the trachea alone in the neck. In 3-D the lungs and their airways form one or two large
+connected bodies; gas in the abdomen and air outside the body are separate ones, and the neck holds only a
+thin tube of air. So, on the lung stage's masks stacked head to feet (on its own grid, 128x128 a slice):
+
+0. (HU) drop each slice's components that are pure air (median under ``air_median_hu``): gas in the bowel
+   and stomach touches the lung bases across the thin diaphragm, so in 3-D it may join them;
+1. keep the 3-D components (6-connected) that hold at least ``min_volume_fraction`` of the largest one;
+2. a slice whose remaining lung is smaller than ``min_slice_fraction`` of the series' largest has no lung;
+3. holes inside each slice's lung (dense lesions, vessels) are filled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+#: 8-connectivity in a slice.
+EIGHT_CONNECTED_2D = np.ones((3, 3), dtype=bool)
+#: Components with fewer interior pixels than this are judged on all their pixels.
+_MIN_INTERIOR_PX = 4
+
+#: 6-connectivity in 3-D: the lungs and the gut touch at most diagonally across the diaphragm.
+SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
+
+
+def clean_lung_volume(
+    masks: npt.NDArray[np.bool_], min_volume_fraction: float, min_slice_fraction: float
+) -> npt.NDArray[np.bool_]:
+    """The lungs and airways of a series, from per-slice lung masks.
+
+    Args:
+        masks: ``(slices, rows, cols)`` per-slice lung masks of one series, slices in order (head to feet or
+            the reverse), all on the same grid.
+        min_volume_fraction: 3-D components under this share of the largest are dropped.
+        min_slice_fraction: slices whose lung is under this share of the largest slice's are emptied.
+
+    Returns:
+        the cleaned masks, same shape.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3 or not masks.any():
+        return masks.copy()
+    labels, n = ndi.label(masks, structure=SIX_CONNECTED)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    keep = sizes >= min_volume_fraction * sizes.max()
+    keep[0] = False
+    out = keep[labels]
+    areas = out.sum(axis=(1, 2))
+    out[areas < min_slice_fraction * areas.max()] = False
+    for k in np.nonzero(out.any(axis=(1, 2)))[0]:
+        out[k] = ndi.binary_fill_holes(out[k])
+    return out
+
+
+def drop_air_components(mask: npt.NDArray[np.bool_], hu: npt.NDArray[np.floating], air_median_hu: float) -> None:
+    """Remove from ``mask`` (in place) its 2-D components whose interior's median HU is under ``air_median_hu``.
+
+    Args:
+        mask: one slice's lung mask.
+        hu: the slice's HU on the same grid.
+        air_median_hu: components darker than this are air.
+    """
+    labels, _ = ndi.label(mask, structure=EIGHT_CONNECTED_2D)
+    for i, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        comp = labels[box] == i
+        interior = ndi.binary_erosion(comp)
+        values = hu[box][interior if interior.sum() >= _MIN_INTERIOR_PX else comp]
+        if float(np.median(values)) < air_median_hu:
+            mask[box][comp] = False
