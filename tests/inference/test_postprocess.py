@@ -5,6 +5,7 @@ import numpy as np
 from ctangel.inference.postprocess import (
     box_mask,
     find_lesions,
+    grow_mask,
     lung_mask_from_probability,
     max_in_region,
     valid_region,
@@ -64,3 +65,24 @@ def test_box_mask_and_max_in_region() -> None:
     prob[2, 2] = 0.4
     assert max_in_region(prob, (1, 2, 4, 3)) == np.float32(0.4)
     assert max_in_region(prob, None) == 0.0
+
+
+def test_find_lesions_with_a_lung_mask_keeps_only_lesions_that_touch_it() -> None:
+    prob = np.zeros((40, 40), np.float32)
+    prob[2:8, 2:8] = 0.9  # 36 px, touches the lung at its corner: kept whole
+    prob[30:36, 30:36] = 0.9  # 36 px, inside the region but away from the lung (bowel wall): dropped
+    lung = np.zeros((40, 40), bool)
+    lung[7:20, 7:20] = True
+    lesions, mask = find_lesions(prob, (0.0, 0.0, 40.0, 40.0), 0.5, 25, lung)
+    assert [les.box for les in lesions] == [(2, 2, 8, 8)]
+    assert mask.sum() == 36
+
+
+def test_grow_mask_grows_by_euclidean_distance() -> None:
+    mask = np.zeros((21, 21), bool)
+    mask[10, 10] = True
+    grown = grow_mask(mask, 3.0)
+    assert grown[10, 13] and grown[10, 7] and not grown[10, 14]
+    assert grown[12, 12] and not grown[13, 13]  # sqrt(8) <= 3 < sqrt(18)
+    assert grow_mask(mask, 0.2) is mask
+    assert not grow_mask(np.zeros((5, 5), bool), 3.0).any()

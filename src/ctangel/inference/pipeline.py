@@ -15,7 +15,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
 
 from ctangel import __version__
 from ctangel._types import BoolMask, Box, FloatImage
@@ -24,6 +23,7 @@ from ctangel.inference.decisions import PatientRule, slice_is_positive
 from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
 from ctangel.inference.postprocess import (
     LesionBox,
+    fill_holes,
     find_lesions,
     grow_mask,
     max_in_mask,
@@ -95,11 +95,6 @@ class SeriesLungs:
     def __getitem__(self, index: int) -> LungResult:
         prob = self.probs[index].astype(np.float32) / np.float32(_PROB_LEVELS)
         return self.stage.expand(self.shapes[index], self.crops[index], prob)
-
-
-def _filled(mask: BoolMask) -> BoolMask:
-    """``mask`` with its holes filled (dense lesions inside the lung are lung for the lesion rule)."""
-    return np.asarray(ndi.binary_fill_holes(mask)) if mask.any() else mask
 
 
 class ResultSink(Protocol):
@@ -186,7 +181,7 @@ class Pipeline:
                 if prob is None:
                     lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
                 elif s.lesion_lung_margin_mm > 0:
-                    allowed = grow_mask(_filled(lung.mask), scaled.lesion_lung_margin_px)
+                    allowed = grow_mask(fill_holes(lung.mask), scaled.lesion_lung_margin_px)
                     lesions, lesion_mask = find_lesions(
                         prob, region, s.lesion_threshold, scaled.min_lesion_area_px, allowed
                     )

@@ -68,6 +68,11 @@ def box_mask(box: Box, shape: tuple[int, int]) -> BoolMask:
     return out
 
 
+def fill_holes(mask: BoolMask) -> BoolMask:
+    """``mask`` with its holes filled (dense lesions inside the lung are lung for the lesion rule)."""
+    return np.asarray(ndi.binary_fill_holes(mask)) if mask.any() else mask
+
+
 def grow_mask(mask: BoolMask, radius_px: float) -> BoolMask:
     """``mask`` grown by ``radius_px`` (Euclidean distance; a radius under half a pixel leaves it as it is)."""
     if radius_px < 0.5 or not mask.any():

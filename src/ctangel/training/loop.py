@@ -397,3 +397,33 @@ def train(cfg: TrainConfig) -> Checkpoint:
         dist.barrier()
         dist.destroy_process_group()
     return ckpt
+
+
+def checkpoint_from_snapshot(
+    snapshot: str | Path, like: str | Path, out: str | Path, chosen_by: str = ""
+) -> Checkpoint:
+    """Turn a run's snapshot (``step-NNNNN.snapshot``, see ``TrainConfig.snapshots``) into a checkpoint.
+
+    Args:
+        snapshot: the snapshot file.
+        like: a checkpoint of the same network and input (the run's output, or its ``init_from``); its
+            provenance is kept and told which step was taken.
+        out: the checkpoint to write (its ONNX export goes beside it).
+        chosen_by: how the snapshot was chosen, recorded in the provenance.
+
+    Raises:
+        WeightsError: ``like`` is not a checkpoint.
+        ConfigError: the snapshot cannot be read.
+    """
+    base = load_checkpoint(like)
+    try:
+        snap = torch.load(Path(snapshot), map_location="cpu", weights_only=True)
+        state_dict, step = snap["model"], int(snap["step"])
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ConfigError(f"{snapshot}: not a training snapshot ({exc})") from exc
+    meta = dict(base.meta)
+    meta.update({"snapshot_step": step, "validation": snap.get("figures", {}), "snapshot_chosen_by": chosen_by})
+    ckpt = Checkpoint(base.task, base.network, base.input, state_dict, meta)
+    sha = ckpt.save(out)
+    export_onnx(ckpt, Path(out).with_suffix(".onnx"), source_sha256=sha)
+    return ckpt
