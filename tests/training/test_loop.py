@@ -12,7 +12,7 @@ from ctangel.models.checkpoint import InputSpec, load_checkpoint
 from ctangel.models.network import NetworkConfig
 from ctangel.training.augment import AugmentConfig
 from ctangel.training.data import load_examples
-from ctangel.training.loop import TrainConfig, draw_batch, train
+from ctangel.training.loop import TrainConfig, checkpoint_from_snapshot, draw_batch, train
 
 
 def config(task: str, data: Path, out: Path, **kw: object) -> TrainConfig:
@@ -94,3 +94,20 @@ def test_bad_config_is_refused(tmp_path: Path) -> None:
     assert TrainConfig.from_dict(
         {"task": "lung", "data": tmp_path, "out": tmp_path / "x.pt", "augment": {"scale": [0.9, 1.1]}}
     ).augment == AugmentConfig(scale=(0.9, 1.1))
+
+
+def test_snapshots_of_every_validation_become_checkpoints(tmp_path: Path, lung_checkpoint: Path) -> None:
+    write_dataset(tmp_path / "data", lesions=True)
+    cfg = config("lesion", tmp_path / "data", tmp_path / "lesion.pt", lung_model=str(lung_checkpoint), snapshots=True)
+    train(cfg)
+    assert cfg.work_dir is not None
+    snaps = sorted(cfg.work_dir.glob("step-*.snapshot"))
+    assert [p.name for p in snaps] == ["step-00002.snapshot", "step-00003.snapshot"]
+    ckpt = checkpoint_from_snapshot(snaps[0], tmp_path / "lesion.pt", tmp_path / "chosen.pt", "a test")
+    again = load_checkpoint(tmp_path / "chosen.pt")
+    assert again.meta["snapshot_step"] == 2 and again.meta["snapshot_chosen_by"] == "a test"
+    assert (tmp_path / "chosen.onnx").is_file()
+    snap = torch.load(snaps[0], weights_only=True)["model"]
+    assert all(torch.equal(snap[k], v) for k, v in ckpt.state_dict.items())
+    with pytest.raises(ConfigError, match="not a training snapshot"):
+        checkpoint_from_snapshot(tmp_path / "lesion.pt", tmp_path / "lesion.pt", tmp_path / "x.pt")

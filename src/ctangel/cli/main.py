@@ -12,7 +12,7 @@ from ctangel.cli.evaluate import evaluate_command
 from ctangel.cli.phantom import phantom_command
 from ctangel.cli.prepare import prepare_command
 from ctangel.cli.serve import serve_command
-from ctangel.cli.train import pseudolabel_command, train_command
+from ctangel.cli.train import pseudolabel_command, snapshot_command, train_command
 from ctangel.errors import CtangelError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find COVID-19 pneumonia on chest CT.")
@@ -20,6 +20,7 @@ app.command("analyze")(analyze_command)
 app.command("evaluate")(evaluate_command)
 app.command("train")(train_command)
 app.command("pseudolabel")(pseudolabel_command)
+app.command("snapshot")(snapshot_command)
 app.command("prepare")(prepare_command)
 app.command("phantom")(phantom_command)
 app.command("serve")(serve_command)

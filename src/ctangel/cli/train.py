@@ -129,3 +129,17 @@ def pseudolabel_command(
     if shared_data is not None:
         table["shared_data"] = shared_data
     _run_pseudo(table)
+
+
+def snapshot_command(
+    snapshot: Annotated[Path, typer.Argument(help="a training snapshot (work_dir/step-NNNNN.snapshot)")],
+    like: Annotated[Path, typer.Option(help="a checkpoint of the same network (the run's output or init_from)")],
+    out: Annotated[Path, typer.Option(help="the checkpoint to write (.pt; its ONNX export goes beside it)")],
+    chosen_by: Annotated[str, typer.Option(help="how this snapshot was chosen, kept in the provenance")] = "",
+) -> None:
+    """Turn a snapshot kept by a run with `snapshots = true` into a checkpoint (to ship a step chosen on other
+    validation data, such as bench/choose_checkpoint.py's clinical series)."""
+    from ctangel.training.loop import checkpoint_from_snapshot
+
+    ckpt = checkpoint_from_snapshot(snapshot, like, out, chosen_by)
+    typer.echo(f"wrote {out} (step {ckpt.meta['snapshot_step']}) and {out.with_suffix('.onnx')}")
