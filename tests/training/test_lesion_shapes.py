@@ -59,7 +59,7 @@ def test_an_empty_folder_and_a_damaged_bank_are_errors_that_name_the_file(tmp_pa
     with pytest.raises(InputError, match="no 512x512 lesion mask"):
         build_shape_bank(tmp_path)
     (tmp_path / "bad.npz").write_bytes(b"not a bank")
-    with pytest.raises(InputError, match="bad.npz"):
+    with pytest.raises(InputError, match=r"bad\.npz"):
         ShapeBank.load(tmp_path / "bad.npz")
 
 
@@ -81,7 +81,7 @@ def bank_of_squares() -> ShapeBank:
 
 
 def test_shapes_land_inside_the_host_lungs_on_both_sides() -> None:
-    hu, lung = two_lungs()
+    _, lung = two_lungs()
     bank = bank_of_squares()
     soft = map_shapes(bank.masks[0], bank.envelopes, lung, np.random.default_rng(0))
     hard = soft >= 0.5
