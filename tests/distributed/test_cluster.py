@@ -18,6 +18,9 @@ pytest.importorskip("distributed")
 #: Two worker processes start, load the models and read 512 x 512 slices: tens of seconds on two cores.
 pytestmark = pytest.mark.slow
 
+from typer.testing import CliRunner  # noqa: E402
+
+from ctangel.cli.main import app  # noqa: E402
 from ctangel.distributed import ClusterObserver, ClusterOptions, RunStore, analyze_on_cluster  # noqa: E402
 from ctangel.distributed.worker import PROGRESS_TOPIC  # noqa: E402
 from ctangel.inference import AnalysisSettings, Pipeline  # noqa: E402
@@ -120,8 +123,13 @@ def test_two_workers_give_the_single_process_results_and_resume(
     assert len(store.committed_keys()) == 3
 
     # A re-run analyses nothing; one whose record was cut short (or is missing) is analysed again.
-    again = analyze_on_cluster([tree], out, settings, cluster=options, observer=Counter())
-    assert (again.analysed, again.resumed) == (0, 3)
+    again = CliRunner().invoke(
+        app,
+        ["analyze", str(tree), "--out", str(out), "--scheduler", cluster.scheduler_address, "--threads", "1",
+         "--lung-model", settings.lung_model, "--lesion-model", settings.lesion_model],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "studies: 0 analysed, 3 done by an earlier run" in again.output
     records = sorted(store.records_dir.glob("*.json"))
     records[0].write_text(records[0].read_text()[:100])
     records[1].unlink()
@@ -134,26 +142,26 @@ def test_two_workers_give_the_single_process_results_and_resume(
 
 
 def test_a_bad_study_is_recorded_and_the_others_go_on(
-    tree: Path, settings: AnalysisSettings, cluster: LocalCluster, tmp_path: Path
+    tree: Path, settings: AnalysisSettings, cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
-    copy = tmp_path / "archive"
-    shutil.copytree(tree, copy)
-    victim = copy / "P1" / "S1" / "IM000005.dcm"
+    shutil.copytree(tree, tmp_path / "archive")
+    monkeypatch.chdir(tmp_path)  # a relative input: reported as given, read by workers whose folder differs
+    victim = Path("archive/P1/S1/IM000005.dcm")
 
     class RemoveAFile(Counter):
         def planned(self, studies: int, slices: int, done_studies: int, done_slices: int) -> None:
             super().planned(studies, slices, done_studies, done_slices)
             victim.unlink()  # after discovery: the worker finds it gone
 
-    out = tmp_path / "out"
     options = ClusterOptions(scheduler=cluster.scheduler_address)
-    outcome = analyze_on_cluster([copy], out, settings, cluster=options, observer=RemoveAFile())
+    outcome = analyze_on_cluster(["archive"], Path("out"), settings, cluster=options, observer=RemoveAFile())
     (error,) = outcome.result.errors
     assert error["input"] == str(victim) and "no such file" in error["error"]
     assert [len(p.studies) for p in outcome.result.patients] == [1, 1]
-    assert len(RunStore(out).committed_keys()) == 2
+    assert [s.input for p in outcome.result.patients for s in p.studies] == ["archive/P0/S0", "archive/P1/S0"]
+    assert len(RunStore(Path("out")).committed_keys()) == 2
 
 
 def test_a_worker_killed_mid_study_loses_only_that_study(

@@ -417,9 +417,14 @@ def _worker_models(client: Client) -> dict[str, object]:
 
 
 def _fingerprint(settings: AnalysisSettings, models: dict[str, object], output: OutputOptions) -> str:
-    kept = {k: v for k, v in settings.to_dict().items() if k not in _SPEED_ONLY}
+    kept = {k: _number(v) for k, v in settings.to_dict().items() if k not in _SPEED_ONLY}
     doc = {"version": __version__, "settings": kept, "models": models, "output": output.to_dict()}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _number(value: object) -> object:
+    """Numbers as floats: the CLI gives ``1200.0`` where the API's default is ``1200``, the same setting."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 def _dashboard(client: Client) -> str | None:
