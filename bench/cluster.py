@@ -15,6 +15,10 @@ each run. Per run:
   ``timings_s`` (summed over workers); ``busy``: their sum over ``analysis x workers``; what is not busy is
   time a worker spent outside the pipeline (waiting for a task, scheduling, moving outputs, records).
 
+``read`` is the time the pipeline waited for slices: each worker reads and decodes the next chunk in a
+thread of its own while the models run, so one worker already keeps more than one core partly busy, and
+decoding shows up in ``read`` only when it is slower than the models.
+
 A stage whose seconds per slice grow from 1 to 2 workers is competing for the same cores or disk; where that
 growth sits tells where the bottleneck moves. Medians over ``--runs`` runs are reported.
 """
@@ -141,8 +145,22 @@ def markdown(doc: dict[str, Any]) -> str:
             "Worker seconds per slice, ratio of the two: "
             + ", ".join(f"{k} {growth[k]:.2f}x" for k in STAGES)
             + " (1.00x: the stage did not slow down when the workers ran side by side).",
+            "",
         ]
-    lines += ["", "Each run's figures are in cluster.json.", ""]
+    for s in doc["summary"]:
+        total = sum(s["stage_ms_per_slice"].values()) or 1.0
+        shares = sorted(((v / total, k) for k, v in s["stage_ms_per_slice"].items()), reverse=True)
+        lines.append(
+            f"Share of worker time with {s['workers']} worker(s): "
+            + ", ".join(f"{k} {share:.0%}" for share, k in shares)
+            + f"; the largest is where the time goes ({shares[0][1]})."
+        )
+    lines += [
+        "",
+        "`read` is waiting for slices (each worker decodes the next chunk in a thread while its models run).",
+        "Each run's figures are in cluster.json.",
+        "",
+    ]
     return "\n".join(lines)
 
 
