@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -172,7 +173,7 @@ def analyze_on_cluster(
 
     Studies whose record under ``out_dir`` says they are done with the same settings, models and output
     options are not analysed again. ``results.json`` holds what a single-process ``Pipeline.analyze`` of the
-    same inputs holds (paths as given, normalised), but for ``timings_s``: here the seconds every worker
+    same inputs holds (paths as given), but for ``timings_s``: here the seconds every worker
     spent, summed. Inputs and ``out_dir`` must lie at the same paths on every worker (shared storage).
 
     Raises:
@@ -180,6 +181,8 @@ def analyze_on_cluster(
         WeightsError: a model cannot be loaded on a worker.
     """
     output = output or OutputOptions()
+    if output.labels is not None:  # read by workers, whose working folder may differ
+        output = dataclasses.replace(output, labels=Path(output.labels).resolve())
     cluster = cluster or ClusterOptions()
     observer = observer or ClusterObserver()
     out_dir = Path(out_dir)
@@ -337,7 +340,7 @@ class _GivenPaths:
     """Inputs made absolute for the workers, and paths found under them turned back into the given form."""
 
     def __init__(self, inputs: Sequence[str | Path]) -> None:
-        self.pairs = [(os.path.abspath(str(g)), os.path.normpath(str(g))) for g in inputs]
+        self.pairs = [(os.path.abspath(str(g)), str(g)) for g in inputs]
         # Longest first: an input inside another maps to its own given form.
         self._lookup = sorted(self.pairs, key=lambda pair: len(pair[0]), reverse=True)
 
@@ -352,7 +355,8 @@ class _GivenPaths:
             if path == absolute:
                 return given
             if path.startswith(absolute) and path[len(absolute)] in (os.sep, "#"):
-                return given + path[len(absolute) :] if given != "." else path[len(absolute) + 1 :]
+                # discovery joins what it finds to the input as given, whose trailing separator goes
+                return (given.rstrip(os.sep) or os.sep) + path[len(absolute) :]
         return path
 
     def relabel_study(self, study: Study) -> Study:
