@@ -70,6 +70,12 @@ def analyze_command(
     backend: Annotated[BackendChoice, typer.Option(help="inference engine")] = BackendChoice.onnx,
     threads: Annotated[int | None, typer.Option(help="threads per model (default: all cores)")] = None,
     flip_tta: Annotated[bool, typer.Option(help="average with the mirrored slice (slower, steadier)")] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler (tcp://HOST:8786): one task per study, resumable")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="start a local Dask cluster of N worker processes: one task per study")
+    ] = None,
 ) -> None:
     """Find the lung region and the lesions of every slice; call each image, study and patient; write a report."""
     from tqdm import tqdm
@@ -90,6 +96,13 @@ def analyze_command(
         threads=threads,
         flip_tta=flip_tta,
     )
+    if scheduler is not None or workers is not None:
+        from ctangel.cli.cluster import analyze_on_cluster_command
+        from ctangel.distributed import OutputOptions
+
+        output = OutputOptions(labels=labels, write_masks=masks, overlays=overlays.value)
+        analyze_on_cluster_command(inputs, out, settings, output, scheduler, workers)
+        return
     pipeline = Pipeline(settings)
     writer = OutputWriter(out, settings.window, labels=labels, write_masks=masks, overlays=overlays.value)
     bar = tqdm(total=0, unit="slice", desc="analyse", file=sys.stderr, dynamic_ncols=True)

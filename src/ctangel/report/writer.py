@@ -157,9 +157,16 @@ class OutputWriter:
 
     # --- ResultSink --------------------------------------------------------------------------------
 
-    def start_study(self, study: Study) -> None:
-        """Name the study's outputs and look up its label images."""
-        name = self._names.take(_study_label(study))
+    def start_study(self, study: Study, name: str | None = None) -> None:
+        """Name the study's outputs and look up its label images.
+
+        Args:
+            study: the study.
+            name: the name its outputs go under (``studies/<name>/``), when another writer of the same run
+                gave it one (on a cluster, the client names every study and each worker writes one); by
+                default a name no earlier study of this writer took.
+        """
+        name = self._names.take(_study_label(study)) if name is None else name
         state = _StudyState(
             study=study,
             name=name,
@@ -248,6 +255,21 @@ class OutputWriter:
         write_html_report(self.report_path, result, self._notes)
         self.partial_path.unlink(missing_ok=True)
         logger.info("wrote %s and %s", self.results_path, self.report_path)
+
+    # --- naming and notes, for a run split between writers (ctangel.distributed) ----------------------
+
+    def study_name(self, study: Study) -> str:
+        """The name a started study's outputs go under (``studies/<name>/``); starts it if need be."""
+        return self._state(study).name
+
+    @property
+    def notes(self) -> dict[str, list[str]]:
+        """The lines the report shows under each study, keyed by the study's ``outputs["folder"]``."""
+        return {folder: list(lines) for folder, lines in self._notes.items()}
+
+    def update_notes(self, notes: dict[str, list[str]]) -> None:
+        """Replace the report's lines for the studies in ``notes`` (as another writer of the run made them)."""
+        self._notes.update({folder: list(lines) for folder, lines in notes.items()})
 
     # --- helpers -----------------------------------------------------------------------------------
 

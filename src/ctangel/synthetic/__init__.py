@@ -21,6 +21,7 @@ _WHERE = {
     "write_dicom_series": "dicom_writer",
     "write_phantom": "dicom_writer",
     "write_truth": "dicom_writer",
+    "write_phantom_archive": "archive",
 }
 
 __all__ = sorted(_WHERE)
