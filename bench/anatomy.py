@@ -65,7 +65,7 @@ def measure(results: Path) -> dict[str, Any]:
     """Pairs of label and call per slice, per side and per lobe."""
     labels = {row["file"]: row for row in csv.DictReader((DATA / "labels.csv").open(encoding="utf-8"))}
     doc = json.loads(results.read_text(encoding="utf-8"))
-    side_pairs: dict[str, list[tuple[bool, bool]]] = {s: [] for s in SIDES}
+    side_pairs: dict[str, list[tuple[bool, bool]]] = {s: [] for s in (*SIDES, "any")}
     lobe_pairs: dict[str, list[tuple[bool, bool]]] = {k: [] for k in LOBES}
     per_patient: dict[str, dict[str, list[tuple[bool, bool]]]] = {}
     methods, splits = set(), []
@@ -86,6 +86,7 @@ def measure(results: Path) -> dict[str, Any]:
                     pair = (any(row[f"lobe_{k}"] == "1" for k in lobes), by_side[f"lesion_px_{side}"][i] > 0)
                     side_pairs[side].append(pair)
                     mine[side].append(pair)
+                side_pairs["any"].append((row["infection"] == "1", s["lesion_area_px"] > 0))
                 for k in LOBES:
                     lobe_pairs[k].append((row[f"lobe_{k}"] == "1", by_region[k][i] > 0))
     pooled = [p for k in LOBES for p in lobe_pairs[k]]
@@ -113,7 +114,10 @@ def _fmt(c: dict[str, Any]) -> str:
 
 def write_markdown(figures: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
     """bench/results/anatomy.md."""
-    head = "| | slices | TP | FN | FP | TN | sensitivity | specificity | agreement |\n|---|---|---|---|---|---|---|---|---|"
+    head = (
+        "| | slices | TP | FN | FP | TN | sensitivity | specificity | agreement |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [
         "# Right/left lung and lobes against radiologists (COVID-CT-MD, validation data)",
         "",
@@ -121,12 +125,18 @@ def write_markdown(figures: dict[str, Any], meta: dict[str, Any], path: Path) ->
         f"regions_method {', '.join(figures['regions_method'])} (lobes estimated from lung shape, no fissures); "
         f"lungs split by: {', '.join(figures['lung_split'])}.",
         "Series: P002 (COVID-19, 133 slices), cap002 (other pneumonia, 66 slices, every 2nd), normal002 "
-        "(84 slices, every 2nd). A call is \"lesion pixels > 0\" in that lung or lobe on that slice.",
+        '(84 slices, every 2nd). A call is "lesion pixels > 0" in that lung or lobe on that slice.',
         "",
         "## Per slice: lesion in the right / left lung",
         "",
+        "The first row is the slice call itself (any kept lesion against the radiologists' infection label): "
+        "it bounds what the per-lung and per-lobe calls can reach.",
+        "",
         head,
-        *(f"| {s} lung, all patients " + _fmt(c) for s, c in figures["per_slice_side"].items()),
+        *(
+            f"| {'any lesion (infection label)' if s == 'any' else s + ' lung'}, all patients " + _fmt(c)
+            for s, c in figures["per_slice_side"].items()
+        ),
         *(
             f"| {s} lung, {pid} " + _fmt(c)
             for pid, sides in figures["per_slice_side_by_patient"].items()

@@ -15,7 +15,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ctangel._types import BoolMask
-from ctangel.anatomy.lungs import LEFT, NO_LUNG, RIGHT, SIDE_NAMES, LungSplit, grid_factor, side_map, split_lungs, to_grid
+from ctangel.anatomy.lungs import (
+    LEFT,
+    NO_LUNG,
+    RIGHT,
+    SIDE_NAMES,
+    LungSplit,
+    grid_factor,
+    side_map,
+    split_lungs,
+    to_grid,
+)
 from ctangel.anatomy.packed import PackedMasks
 from ctangel.anatomy.regions import METHOD_NOTES, Region, RegionMethod, region_index, regions_of, severity_score
 from ctangel.constants import SEVERITY_SCORE_MAX_PER_REGION
@@ -246,4 +256,4 @@ class AnatomyCollector:
         return StudyAnatomy("per-slice", "per-slice", lungs, [], by_side, {})
 
 
-__all__ = ["OUTSIDE", "NO_LUNG", "AnatomyCollector", "RegionFigures", "StudyAnatomy"]
+__all__ = ["NO_LUNG", "OUTSIDE", "AnatomyCollector", "RegionFigures", "StudyAnatomy"]

@@ -164,6 +164,10 @@ def anatomy_section(study: Mapping[str, Any]) -> str:
         + table
         + "</table>\n<h4>Lesion along the slices</h4>\n"
         + lesion_profile_svg(study)
-        + ("\n<h4>Involvement per " + _e(_unit(anatomy)) + "</h4>\n" + regions_svg(anatomy) if score is not None else "")
+        + (
+            "\n<h4>Involvement per " + _e(_unit(anatomy)) + "</h4>\n" + regions_svg(anatomy)
+            if score is not None
+            else ""
+        )
         + "\n</section>\n"
     )

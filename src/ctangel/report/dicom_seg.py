@@ -27,6 +27,7 @@ from ctangel.errors import InputError
 from ctangel.log import logger
 
 if TYPE_CHECKING:
+    import highdicom as hd
     import pydicom
 
     from ctangel.anatomy import AnatomyCollector, Region
@@ -64,7 +65,7 @@ def write_dicom_seg(study: Study, collector: AnatomyCollector, path: Path) -> Pa
         InputError: the source files cannot be read again, or highdicom refuses them (the message says why).
     """
     import highdicom as hd
-    import pydicom
+    from pydicom.sr.codedict import codes
 
     sources = _read_sources(study)
     regions = _regions(collector)
@@ -78,7 +79,7 @@ def write_dicom_seg(study: Study, collector: AnatomyCollector, path: Path) -> Pa
         frame = np.where(region > 0, region + np.where(lesion, 0, n), 0).astype(np.uint8)
         labels[i] = study.display.invert(frame)
     algorithm = hd.AlgorithmIdentificationSequence(
-        name="ctangel", version=__version__, family=pydicom.sr.codedict.codes.cid7162.ArtificialIntelligence
+        name="ctangel", version=__version__, family=codes.cid7162.ArtificialIntelligence
     )
     descriptions = [
         _description(k + 1, region, lesion=True, algorithm=algorithm) for k, region in enumerate(regions)
@@ -117,7 +118,7 @@ def write_dicom_seg(study: Study, collector: AnatomyCollector, path: Path) -> Pa
 def _read_sources(study: Study) -> list[pydicom.Dataset]:
     import pydicom
 
-    out = []
+    out: list[pydicom.Dataset] = []
     for source in study.sources:
         try:
             out.append(pydicom.dcmread(source, stop_before_pixels=True))
@@ -132,7 +133,9 @@ def _regions(collector: AnatomyCollector) -> Sequence[Region]:
     return regions_of(collector.method)
 
 
-def _description(number: int, region: Region, lesion: bool, algorithm: object) -> object:
+def _description(
+    number: int, region: Region, lesion: bool, algorithm: hd.AlgorithmIdentificationSequence
+) -> hd.seg.SegmentDescription:
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.sr.coding import Code

@@ -140,7 +140,9 @@ class DicomNode:
         ]
         try:
             self._server = ae.start_server(
-                (self.config.host, self.config.port), block=False, evt_handlers=handlers  # type: ignore[arg-type]
+                (self.config.host, self.config.port),
+                block=False,
+                evt_handlers=handlers,  # type: ignore[arg-type]
             )
         except OSError as exc:
             raise ConfigError(f"DICOM port {self.config.port}: cannot listen ({exc}); choose another") from exc
@@ -167,7 +169,8 @@ class DicomNode:
 
         ae = AE(ae_title=self.config.ae_title)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            if context.abstract_syntax is not None:
+                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.maximum_pdu_size = 0
         return ae
@@ -185,7 +188,7 @@ class DicomNode:
         limits = self.service.config
         try:
             encoded = event.encoded_dataset()
-        except Exception as exc:  # noqa: BLE001 - whatever the peer sent, this instance alone fails
+        except Exception as exc:  # whatever the peer sent, only this instance fails
             log.warning("DICOM node: an instance could not be decoded (%s)", exc)
             return STATUS_CANNOT_UNDERSTAND
         if len(arrival.files) >= limits.max_zip_files or arrival.size + len(encoded) > limits.max_upload_bytes:
@@ -268,7 +271,9 @@ def send_file(path: Path, destination: DicomDestination, calling_ae: str) -> boo
     ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
     if not assoc.is_established:
-        log.error("DICOM node: %s@%s:%d refused the association", destination.ae_title, destination.host, destination.port)
+        log.error(
+            "DICOM node: %s@%s:%d refused the association", destination.ae_title, destination.host, destination.port
+        )
         return False
     try:
         status = assoc.send_c_store(ds)
