@@ -109,6 +109,7 @@ def test_destination_is_ae_at_host_port() -> None:
             DicomDestination.parse(bad)
 
 
+@pytest.mark.slow
 def test_pynetdicom_scu_series_becomes_a_job_and_its_seg_comes_back(
     node: tuple[TestClient, int, SegCatcher], series: list[Path], tmp_path: Path
 ) -> None:
@@ -140,6 +141,9 @@ def test_pynetdicom_scu_series_becomes_a_job_and_its_seg_comes_back(
     assert study["outputs"]["dicom_seg"].startswith("dicom_seg/")
     download = client.get(f"/api/jobs/{job['job_id']}/output/{study['outputs']['dicom_seg']}")
     assert download.status_code == 200 and download.content[128:132] == b"DICM"
+    for chart in study["outputs"]["charts"]:
+        svg = client.get(f"/api/jobs/{job['job_id']}/output/{chart}")
+        assert svg.status_code == 200 and svg.text.startswith("<svg")
 
     catcher.wait(before + 1)
     seg = catcher.received[-1]
@@ -149,6 +153,7 @@ def test_pynetdicom_scu_series_becomes_a_job_and_its_seg_comes_back(
     assert len(seg.SegmentSequence) == 10 and lesion_px >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk's storescu is not installed (.ci/run installs it)")
 def test_dcmtk_storescu_series_becomes_a_job(node: tuple[TestClient, int, SegCatcher], series: list[Path]) -> None:
     client, port, catcher = node
