@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from ctangel.anatomy.schema import ANATOMY_SCHEMA, extended_results_schema
 from ctangel.cli.main import app
 from ctangel.report.summary import summary_columns
 
@@ -38,6 +39,7 @@ def test_analyze_writes_regions_summary_charts_and_seg(
     doc = json.loads((out / "results.json").read_text())
     study = doc["patients"][0]["studies"][0]
     anatomy = study["anatomy"]
+    jsonschema.validate(anatomy, ANATOMY_SCHEMA)
     assert anatomy["regions_method"] == regions
     keys = [r["key"] for r in anatomy["regions"]]
     lobes, zones = ["RUL", "RML", "RLL", "LUL", "LLL"], ["RUZ", "RMZ", "RLZ", "LUZ", "LMZ", "LLZ"]
@@ -68,4 +70,6 @@ def test_results_with_anatomy_follow_the_shared_schema(
     out = tmp_path / "out"
     args = ["analyze", str(series), "--out", str(out), "--lung-model", str(lung), "--lesion-model", str(lesion)]
     assert runner.invoke(app, [*args, "--backend", "torch"]).exit_code == 0
-    jsonschema.validate(json.loads((out / "results.json").read_text()), results_schema)
+    doc = json.loads((out / "results.json").read_text())
+    jsonschema.validate(doc, results_schema)
+    jsonschema.validate(doc, extended_results_schema(results_schema))
