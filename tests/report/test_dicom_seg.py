@@ -93,3 +93,44 @@ def test_dcmdump_parses_the_seg(series: Study, tmp_path: Path) -> None:
     run = subprocess.run(["dcmdump", "-q", str(path)], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     assert "SegmentLabel" in run.stdout and "lesion, right upper zone" in run.stdout
+
+
+def anonymised_copy(study: Study, folder: Path, drop: tuple[str, ...]) -> Study:
+    folder.mkdir()
+    for source in study.sources:
+        ds = pydicom.dcmread(source)
+        for keyword in drop:
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(folder / Path(source).name, enforce_file_format=True)
+    (copy,) = [s for s in discover([folder]) if isinstance(s, Study)]
+    return copy
+
+
+def test_anonymised_series_without_patient_attributes_still_gets_a_seg(series: Study, tmp_path: Path) -> None:
+    bare = anonymised_copy(series, tmp_path / "bare", ("PatientName", "PatientBirthDate", "StudyDate", "StudyTime"))
+    lung, lesion = masks(bare.read(0).shape)
+    collector = AnatomyCollector("lobes", is_volume=True)
+    for i in range(SLICES):
+        collector.add(i, lung[i], lesion[i])
+    collector.finish(None)
+    seg = pydicom.dcmread(write_dicom_seg(bare, collector, tmp_path / "seg.dcm"))
+    assert seg.PatientName == "" and seg.StudyInstanceUID == pydicom.dcmread(bare.sources[0]).StudyInstanceUID
+
+
+def test_series_without_instance_uids_gets_no_seg_and_says_why(series: Study, tmp_path: Path) -> None:
+    from ctangel.errors import InputError
+
+    collector = AnatomyCollector("lobes", is_volume=True)
+    lung, lesion = masks(series.read(0).shape)
+    for i in range(SLICES):
+        collector.add(i, lung[i], lesion[i])
+    collector.finish(None)
+    first = pydicom.dcmread(series.sources[0])
+    first.SOPInstanceUID = ""
+    broken = tmp_path / "IM-empty.dcm"
+    first.save_as(broken)
+    study = Study(**{**series.__dict__, "sources": [str(broken), *series.sources[1:]]})
+    with pytest.raises(InputError, match="no SOP Instance UID"):
+        write_dicom_seg(study, collector, tmp_path / "seg.dcm")
+    assert not (tmp_path / "seg.dcm").exists()

@@ -77,6 +77,16 @@ class SegCatcher:
 
 
 @pytest.fixture(scope="module")
+def rle_series(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The same kind of series, RLE Lossless compressed (what a scanner may send)."""
+    from ctangel.synthetic.dicom_writer import write_dicom_series
+    from ctangel.synthetic.options import Compression
+    from ctangel.synthetic.phantom import make_phantom
+
+    return write_dicom_series(make_phantom(SLICES, 3), tmp_path_factory.mktemp("node-rle") / "series", Compression.rle)
+
+
+@pytest.fixture(scope="module")
 def node(
     service_config: ServiceConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, int, SegCatcher]]:
@@ -155,11 +165,13 @@ def test_pynetdicom_scu_series_becomes_a_job_and_its_seg_comes_back(
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk's storescu is not installed (.ci/run installs it)")
-def test_dcmtk_storescu_series_becomes_a_job(node: tuple[TestClient, int, SegCatcher], series: list[Path]) -> None:
+def test_dcmtk_storescu_compressed_series_becomes_a_job(
+    node: tuple[TestClient, int, SegCatcher], rle_series: list[Path]
+) -> None:
     client, port, catcher = node
     n_before = len(client.get("/api/jobs").json()["jobs"])
     run = subprocess.run(
-        ["storescu", "-aet", "STORESCU", "-aec", "CTANGEL", "127.0.0.1", str(port), *map(str, series)],
+        ["storescu", "-aet", "STORESCU", "-aec", "CTANGEL", "127.0.0.1", str(port), *map(str, rle_series)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -169,3 +181,4 @@ def test_dcmtk_storescu_series_becomes_a_job(node: tuple[TestClient, int, SegCat
     jobs = wait_for_jobs(client, n_before + 1)
     assert jobs[0]["status"] == "done" and jobs[0]["n_slices"] == SLICES
     catcher.wait(n_before + 1)
+    assert pydicom.dcmread(rle_series[0]).file_meta.TransferSyntaxUID == pydicom.uid.RLELossless

@@ -47,6 +47,18 @@ SCT_CODES: Final[dict[str, tuple[str, str]]] = {
     "right": ("3341006", "Right lung"),
     "left": ("44029006", "Left lung"),
 }
+#: Type 2 attributes of the patient and general study modules, which the SEG copies from its sources.
+EMPTY_IF_MISSING: Final = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 #: Segment colours (CIELab is what SEG stores; highdicom converts from RGB): lesion red, lung blue/orange.
 LESION_RGB: Final = (220, 40, 40)
 RIGHT_RGB: Final = (0, 114, 178)
@@ -116,14 +128,22 @@ def write_dicom_seg(study: Study, collector: AnatomyCollector, path: Path) -> Pa
 
 
 def _read_sources(study: Study) -> list[pydicom.Dataset]:
+    """The series' headers; type 2 patient and study attributes that anonymisation removed are added empty
+    (the SEG copies them, and DICOM allows them empty but not absent)."""
     import pydicom
 
     out: list[pydicom.Dataset] = []
     for source in study.sources:
         try:
-            out.append(pydicom.dcmread(source, stop_before_pixels=True))
+            ds = pydicom.dcmread(source, stop_before_pixels=True)
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             raise InputError(source, f"cannot be read again for the DICOM SEG ({exc})") from exc
+        if not str(ds.get("SOPInstanceUID", "") or ""):
+            raise InputError(source, "has no SOP Instance UID, so a DICOM SEG cannot reference it; none written")
+        for keyword in EMPTY_IF_MISSING:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        out.append(ds)
     return out
 
 
