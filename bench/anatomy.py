@@ -90,6 +90,13 @@ def measure(results: Path) -> dict[str, Any]:
                 for k in LOBES:
                     lobe_pairs[k].append((row[f"lobe_{k}"] == "1", by_region[k][i] > 0))
     pooled = [p for k in LOBES for p in lobe_pairs[k]]
+    shares = {}
+    for patient in doc["patients"]:
+        for study in patient["studies"]:
+            total = sum(r["lung_px"] for r in study["anatomy"]["regions"]) or 1
+            shares[patient["patient_id"]] = {
+                r["key"]: round(r["lung_px"] / total, 3) for r in study["anatomy"]["regions"]
+            }
     return {
         "regions_method": sorted(methods),
         "lung_split": splits,
@@ -99,6 +106,7 @@ def measure(results: Path) -> dict[str, Any]:
         },
         "per_lobe_slice_pooled": counts(pooled),
         "per_lobe_slice": {k: counts(p) for k, p in lobe_pairs.items()},
+        "lobe_share_of_lung_volume": shares,
     }
 
 
@@ -148,6 +156,15 @@ def write_markdown(figures: dict[str, Any], meta: dict[str, Any], path: Path) ->
         head,
         "| pooled (5 lobes) " + _fmt(figures["per_lobe_slice_pooled"]),
         *(f"| {k} " + _fmt(c) for k, c in figures["per_lobe_slice"].items()),
+        "",
+        "## Share of the lung volume per estimated lobe",
+        "",
+        "| patient | " + " | ".join(LOBES) + " |",
+        "|---" * (len(LOBES) + 1) + "|",
+        *(
+            f"| {pid} | " + " | ".join(f"{share.get(k, 0):.3f}" for k in LOBES) + " |"
+            for pid, share in figures["lobe_share_of_lung_volume"].items()
+        ),
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")

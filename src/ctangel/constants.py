@@ -83,11 +83,13 @@ LUNG_SPLIT_MAX_EROSIONS: Final = 8
 ZONE_BOUNDS: Final = (1.0 / 3.0, 2.0 / 3.0)
 #: Lobes estimated without fissures, in each lung's own box: ``t`` is the height from apex (0) to base (1),
 #: ``u`` the depth from front (0) to back (1). The oblique fissure is taken as the plane through the back
-#: of the lung at ``t = OBLIQUE_FISSURE_POSTERIOR_T`` (the level of T4-T5) and the base at
-#: ``u = OBLIQUE_FISSURE_ANTERIOR_U`` (the 6th costochondral junction); behind and below it lies the lower
+#: of the lung at ``t = OBLIQUE_FISSURE_POSTERIOR_T`` (the level of T4-T5) and the front of the diaphragm
+#: at ``u = OBLIQUE_FISSURE_ANTERIOR_U``, ``t = OBLIQUE_FISSURE_ANTERIOR_T`` (the 6th costochondral junction,
+#: above the posterior costophrenic recess that sets the lung's base); behind and below it lies the lower
 #: lobe. The right horizontal fissure is taken as level at ``t = HORIZONTAL_FISSURE_T`` (4th costal
 #: cartilage); in front of the oblique fissure and below it lies the middle lobe. Anatomical priors from
 #: textbook geometry, not fitted to any data.
 OBLIQUE_FISSURE_POSTERIOR_T: Final = 0.3
 OBLIQUE_FISSURE_ANTERIOR_U: Final = 0.25
+OBLIQUE_FISSURE_ANTERIOR_T: Final = 0.85
 HORIZONTAL_FISSURE_T: Final = 0.5

@@ -28,8 +28,9 @@ from ctangel.service.dicom_node import (
 )
 
 SLICES = 8
-#: Longest wait for a job or a SEG, seconds (tiny models: a few seconds are enough).
-WAIT_S = 120.0
+#: Longest wait for a job or a SEG, seconds (tiny models: seconds on an idle machine; the bound is for a
+#: shared, busy one).
+WAIT_S = 300.0
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
@@ -109,7 +110,7 @@ def wait_for_jobs(client: TestClient, n: int) -> list[dict[str, Any]]:
         if len(jobs) >= n and all(j["status"] in ("done", "failed") for j in jobs):
             return list(jobs)
         time.sleep(0.2)
-    raise AssertionError(f"fewer than {n} finished jobs after {WAIT_S} s")
+    raise AssertionError(f"fewer than {n} finished jobs after {WAIT_S} s: {jobs}")
 
 
 def test_destination_is_ae_at_host_port() -> None:
@@ -171,10 +172,20 @@ def test_dcmtk_storescu_compressed_series_becomes_a_job(
     client, port, catcher = node
     n_before = len(client.get("/api/jobs").json()["jobs"])
     run = subprocess.run(
-        ["storescu", "-aet", "STORESCU", "-aec", "CTANGEL", "127.0.0.1", str(port), *map(str, rle_series)],
+        [
+            "storescu",
+            "--propose-rle",
+            "-aet",
+            "STORESCU",
+            "-aec",
+            "CTANGEL",
+            "127.0.0.1",
+            str(port),
+            *map(str, rle_series),
+        ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
     assert run.returncode == 0, run.stderr

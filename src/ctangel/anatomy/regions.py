@@ -20,6 +20,7 @@ import numpy.typing as npt
 from ctangel.anatomy.lungs import LEFT, RIGHT
 from ctangel.constants import (
     HORIZONTAL_FISSURE_T,
+    OBLIQUE_FISSURE_ANTERIOR_T,
     OBLIQUE_FISSURE_ANTERIOR_U,
     OBLIQUE_FISSURE_POSTERIOR_T,
     SEVERITY_SCORE_MAX_PER_REGION,
@@ -98,9 +99,9 @@ def region_index(
     if method == "zones":
         third = np.searchsorted(np.asarray(ZONE_BOUNDS), t_arr, side="right").astype(np.int8)
         return third if side == RIGHT else (third + 3).astype(np.int8)
-    # Oblique fissure: t_f(u) runs from 1 at u = U_ANT (front of the base) to T_POST at u = 1 (back).
-    slope = (1.0 - OBLIQUE_FISSURE_POSTERIOR_T) / (1.0 - OBLIQUE_FISSURE_ANTERIOR_U)
-    fissure_t = 1.0 - slope * (u - OBLIQUE_FISSURE_ANTERIOR_U)
+    # Oblique fissure: t_f(u) runs from T_ANT at u = U_ANT (front of the diaphragm) to T_POST at u = 1 (back).
+    slope = (OBLIQUE_FISSURE_ANTERIOR_T - OBLIQUE_FISSURE_POSTERIOR_T) / (1.0 - OBLIQUE_FISSURE_ANTERIOR_U)
+    fissure_t = OBLIQUE_FISSURE_ANTERIOR_T - slope * (u - OBLIQUE_FISSURE_ANTERIOR_U)
     lower = t_arr > fissure_t
     if side == LEFT:
         return np.where(lower, 4, 3).astype(np.int8)

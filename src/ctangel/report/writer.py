@@ -358,7 +358,7 @@ class OutputWriter:
             else:
                 result.outputs["dicom_seg"] = self._rel(path)
         elif self.dicom_seg:
-            self._notes.setdefault(self._rel(folder), []).append("no DICOM SEG: the input is not a DICOM series")
+            logger.info("%s: not a DICOM series; no DICOM SEG", study.input)
 
     def _keep_mask(self, state: _StudyState, result: SliceResult, lesion: BoolMask) -> None:
         study = state.study
