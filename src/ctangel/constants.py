@@ -84,12 +84,14 @@ ZONE_BOUNDS: Final = (1.0 / 3.0, 2.0 / 3.0)
 #: Lobes estimated without fissures, in each lung's own box: ``t`` is the height from apex (0) to base (1),
 #: ``u`` the depth from front (0) to back (1). The oblique fissure is taken as the plane through the back
 #: of the lung at ``t = OBLIQUE_FISSURE_POSTERIOR_T`` (the level of T4-T5) and the front of the diaphragm
-#: at ``u = OBLIQUE_FISSURE_ANTERIOR_U``, ``t = OBLIQUE_FISSURE_ANTERIOR_T`` (the 6th costochondral junction,
-#: above the posterior costophrenic recess that sets the lung's base); behind and below it lies the lower
-#: lobe. The right horizontal fissure is taken as level at ``t = HORIZONTAL_FISSURE_T`` (4th costal
-#: cartilage); in front of the oblique fissure and below it lies the middle lobe. Anatomical priors from
-#: textbook geometry, not fitted to any data.
+#: at ``u = OBLIQUE_FISSURE_ANTERIOR_U``, ``t = OBLIQUE_FISSURE_ANTERIOR_T`` (the 6th costochondral
+#: junction; 1 puts it at the level of the lung's base); behind and below it lies the lower lobe. The
+#: right horizontal fissure is taken as level at ``t = HORIZONTAL_FISSURE_T`` (4th costal cartilage); in
+#: front of the oblique fissure and below it lies the middle lobe. Anatomical priors from textbook
+#: geometry, not fitted to any data. Measured on three validation series (bench/results/anatomy.md) the
+#: lower lobes come out small (7-17 % of both lungs each; anatomically nearer a quarter): an anterior end
+#: above the base (``OBLIQUE_FISSURE_ANTERIOR_T`` below 1) would enlarge them; not yet measured.
 OBLIQUE_FISSURE_POSTERIOR_T: Final = 0.3
 OBLIQUE_FISSURE_ANTERIOR_U: Final = 0.25
-OBLIQUE_FISSURE_ANTERIOR_T: Final = 0.85
+OBLIQUE_FISSURE_ANTERIOR_T: Final = 1.0
 HORIZONTAL_FISSURE_T: Final = 0.5
