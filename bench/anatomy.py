@@ -159,6 +159,10 @@ def write_markdown(figures: dict[str, Any], meta: dict[str, Any], path: Path) ->
         "",
         "## Share of the lung volume per estimated lobe",
         "",
+        "Each lobe's lung voxels over both lungs' (no labels involved). Anatomically the lower lobes hold about "
+        "a quarter each; here they come out smaller, which the fixed fissure plane explains (see "
+        "`OBLIQUE_FISSURE_*` in `ctangel.constants`).",
+        "",
         "| patient | " + " | ".join(LOBES) + " |",
         "|---" * (len(LOBES) + 1) + "|",
         *(
