@@ -27,11 +27,22 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def lesion_profile_svg(study: Mapping[str, Any]) -> str:
+def _svg_open(width: int, height: int, label: str, standalone: bool) -> str:
+    """The ``<svg>`` tag; a file needs the SVG namespace, an SVG inside HTML does not (and the report holds
+    no URL at all)."""
+    ns = f' xmlns="{SVG_NS}"' if standalone else ""
+    return (
+        f'<svg{ns} class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_e(label)}">'
+    )
+
+
+def lesion_profile_svg(study: Mapping[str, Any], standalone: bool = True) -> str:
     """Lesion area per slice, head (left) to feet (right), per lung when the anatomy is known.
 
     Args:
         study: a study's entry of results.json.
+        standalone: for an ``.svg`` file (with the SVG namespace) rather than inside HTML.
 
     Returns:
         An ``<svg>`` element; the y axis is in pixels, or mm² when the pixel area is known (it is not in
@@ -52,8 +63,7 @@ def lesion_profile_svg(study: Mapping[str, Any]) -> str:
     top = max((max(v, default=0) for _, _, v in lines), default=0)
     w, h, m = CHART_WIDTH_PX, CHART_HEIGHT_PX, CHART_MARGIN_PX
     parts = [
-        f'<svg xmlns="{SVG_NS}" class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-        f'aria-label="lesion area along the slices">',
+        _svg_open(w, h, "lesion area along the slices", standalone),
         f"<title>Lesion area per slice, head to feet (max {top} px)</title>",
         f'<line x1="{m}" y1="{h - m}" x2="{w - 4}" y2="{h - m}" stroke="#999"/>',
         f'<line x1="{m}" y1="8" x2="{m}" y2="{h - m}" stroke="#999"/>',
@@ -78,8 +88,13 @@ def lesion_profile_svg(study: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def regions_svg(anatomy: Mapping[str, Any]) -> str:
-    """One bar per lobe (or zone): % involved, 0 to 100, with its 0-5 score; empty without regions."""
+def regions_svg(anatomy: Mapping[str, Any], standalone: bool = True) -> str:
+    """One bar per lobe (or zone): % involved, 0 to 100, with its 0-5 score; empty without regions.
+
+    Args:
+        anatomy: a study's ``anatomy`` entry of results.json.
+        standalone: for an ``.svg`` file (with the SVG namespace) rather than inside HTML.
+    """
     regions = anatomy.get("regions") or []
     if not regions:
         return ""
@@ -87,8 +102,7 @@ def regions_svg(anatomy: Mapping[str, Any]) -> str:
     h = BAR_HEIGHT_PX * len(regions) + 30
     span = w - m - 90
     parts = [
-        f'<svg xmlns="{SVG_NS}" class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-        f'aria-label="involvement per {_e(anatomy.get("regions_method", "region"))}">',
+        _svg_open(w, h, f"involvement per {anatomy.get('regions_method', 'region')}", standalone),
         f"<title>% of each {_e(_unit(anatomy))} involved, with its score (0-5)</title>",
     ]
     for k, r in enumerate(regions):
@@ -163,9 +177,9 @@ def anatomy_section(study: Mapping[str, Any]) -> str:
         + "<table><tr><th></th><th>lung</th><th>lesion</th><th>involved</th><th>score</th></tr>"
         + table
         + "</table>\n<h4>Lesion along the slices</h4>\n"
-        + lesion_profile_svg(study)
+        + lesion_profile_svg(study, standalone=False)
         + (
-            "\n<h4>Involvement per " + _e(_unit(anatomy)) + "</h4>\n" + regions_svg(anatomy)
+            "\n<h4>Involvement per " + _e(_unit(anatomy)) + "</h4>\n" + regions_svg(anatomy, standalone=False)
             if score is not None
             else ""
         )
