@@ -82,3 +82,34 @@ MASK_BACKGROUND: Final = 0
 # --- run time --------------------------------------------------------------------------------------
 #: Slices sent to a model at once.
 INFERENCE_BATCH_SIZE: Final = 8
+
+# --- anatomy: lungs, lobes/zones, severity score (ctangel.anatomy) ----------------------------------
+#: CT severity score per lobe (Pan et al., Radiology 2020; 295:715): 0 none, 1 < 5 %, 2 5-25 %, 3 26-50 %,
+#: 4 51-75 %, 5 > 75 % involved. These are the upper bounds (percent, inclusive) of scores 1..4.
+SEVERITY_SCORE_UPPER_PERCENT: Final = (5.0, 25.0, 50.0, 75.0)
+#: The highest score of one lobe or zone.
+SEVERITY_SCORE_MAX_PER_REGION: Final = 5
+#: The lungs are separated on a grid whose longer in-plane side is at most this many cells (4x coarser
+#: than 512x512: a 1000-slice study then holds 16 MB of cells, not 256 MB).
+LUNG_SPLIT_GRID_SIDE: Final = 128
+#: The two largest 3-D lung components are the two lungs when the smaller holds at least this share of the
+#: larger; otherwise the joined lungs are eroded in-plane, one cell at a time, until they come apart.
+LUNG_PAIR_MIN_RATIO: Final = 0.15
+#: In-plane erosions tried (grid cells: 4 px each at 512x512) before falling back to the midline.
+LUNG_SPLIT_MAX_EROSIONS: Final = 8
+#: Zones: each lung cut by height (its own apex to base) into thirds.
+ZONE_BOUNDS: Final = (1.0 / 3.0, 2.0 / 3.0)
+#: Lobes estimated without fissures, in each lung's own box: ``t`` is the height from apex (0) to base (1),
+#: ``u`` the depth from front (0) to back (1). The oblique fissure is taken as the plane through the back
+#: of the lung at ``t = OBLIQUE_FISSURE_POSTERIOR_T`` (the level of T4-T5) and the front of the diaphragm
+#: at ``u = OBLIQUE_FISSURE_ANTERIOR_U``, ``t = OBLIQUE_FISSURE_ANTERIOR_T`` (the 6th costochondral
+#: junction; 1 puts it at the level of the lung's base); behind and below it lies the lower lobe. The
+#: right horizontal fissure is taken as level at ``t = HORIZONTAL_FISSURE_T`` (4th costal cartilage); in
+#: front of the oblique fissure and below it lies the middle lobe. Anatomical priors from textbook
+#: geometry, not fitted to any data. Measured on three validation series (bench/results/anatomy.md) the
+#: lower lobes come out small (7-17 % of both lungs each; anatomically nearer a quarter): an anterior end
+#: above the base (``OBLIQUE_FISSURE_ANTERIOR_T`` below 1) would enlarge them; not yet measured.
+OBLIQUE_FISSURE_POSTERIOR_T: Final = 0.3
+OBLIQUE_FISSURE_ANTERIOR_U: Final = 0.25
+OBLIQUE_FISSURE_ANTERIOR_T: Final = 1.0
+HORIZONTAL_FISSURE_T: Final = 0.5

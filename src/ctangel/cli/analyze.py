@@ -27,6 +27,13 @@ class BackendChoice(StrEnum):
     torch = "torch"
 
 
+class RegionChoice(StrEnum):
+    """How the lungs are cut for the per-region figures and the severity score."""
+
+    lobes = "lobes"
+    zones = "zones"
+
+
 class OverlayChoice(StrEnum):
     """Which slices get an overlay image."""
 
@@ -76,6 +83,13 @@ def analyze_command(
     workers: Annotated[
         int | None, typer.Option(help="start a local Dask cluster of N worker processes: one task per study")
     ] = None,
+    regions: Annotated[
+        RegionChoice,
+        typer.Option(help="per-region figures and severity score: lobes (estimated from lung shape) or zones"),
+    ] = RegionChoice.lobes,
+    dicom_seg: Annotated[
+        bool, typer.Option("--dicom-seg", help="write a DICOM SEG per DICOM series (lesion, lungs per lobe/zone)")
+    ] = False,
 ) -> None:
     """Find the lung region and the lesions of every slice; call each image, study and patient; write a report."""
     from tqdm import tqdm
@@ -104,7 +118,15 @@ def analyze_command(
         analyze_on_cluster_command(inputs, out, settings, output, scheduler, workers)
         return
     pipeline = Pipeline(settings)
-    writer = OutputWriter(out, settings.window, labels=labels, write_masks=masks, overlays=overlays.value)
+    writer = OutputWriter(
+        out,
+        settings.window,
+        labels=labels,
+        write_masks=masks,
+        overlays=overlays.value,
+        regions=regions.value,
+        dicom_seg=dicom_seg,
+    )
     bar = tqdm(total=0, unit="slice", desc="analyse", file=sys.stderr, dynamic_ncols=True)
 
     def set_total(n: int) -> None:
@@ -122,6 +144,7 @@ def analyze_command(
         typer.echo(f"{patient.patient_id}: {verdict} ({pos}/{n} slices positive)")
     typer.echo(f"report: {writer.report_path}")
     typer.echo(f"results: {writer.results_path}")
+    typer.echo(f"summary: {writer.summary_path}")
     if result.errors:
         for err in result.errors:
             typer.echo(f"error: {err['input']}: {err['error']}", err=True)

@@ -44,6 +44,13 @@ def serve_command(
     backend: Annotated[BackendChoice, typer.Option(help="inference engine")] = BackendChoice.onnx,
     threads: Annotated[int | None, typer.Option(help="threads per model (default: all cores / workers)")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    dicom_port: Annotated[
+        int | None, typer.Option(help="also run a DICOM Storage SCP on this port (studies become jobs)")
+    ] = None,
+    ae_title: Annotated[str, typer.Option(help="the DICOM node's AE title")] = "CTANGEL",
+    dicom_destination: Annotated[
+        str | None, typer.Option(help="send each DICOM job's SEG here with C-STORE: AE@host:port")
+    ] = None,
 ) -> None:
     """Serve the browser UI and the REST API; jobs run in worker processes and survive restarts.
 
@@ -64,6 +71,14 @@ def serve_command(
     folder = data_dir or default_data_dir()
     check_data_dir_free(folder)
     token, created = load_or_create_token(folder)
+    dicom = None
+    if dicom_port is not None:
+        from ctangel.service.dicom_node import DicomDestination, DicomNodeConfig
+
+        destination = None if dicom_destination is None else DicomDestination.parse(dicom_destination)
+        dicom = DicomNodeConfig(dicom_port, ae_title, host, destination)
+    elif dicom_destination is not None:
+        raise typer.BadParameter("--dicom-destination needs --dicom-port")
     config = ServiceConfig(
         data_dir=folder,
         token=token,
@@ -74,6 +89,7 @@ def serve_command(
         analysis=AnalysisSettings(
             lung_model=lung_model, lesion_model=lesion_model, backend=backend.value, threads=threads
         ),
+        dicom=dicom,
     )
     if created:
         typer.echo(f"access token (shown this once; kept in {config.layout.token}, mode 0600):\n  {token}")
@@ -82,6 +98,8 @@ def serve_command(
         typer.echo(f"access token: from {source}")
     typer.echo(f"data folder: {folder}")
     typer.echo(f"open http://{host}:{port}/ in a browser (API schema: /api/openapi.json)")
+    if dicom is not None:
+        typer.echo(f"DICOM node {dicom.ae_title} on {host}:{dicom.port} (C-STORE a CT series; it becomes a job)")
     logging.captureWarnings(True)
     guard_logs()
     uvicorn.run(create_app(config), host=host, port=port, log_level=level, log_config=None)

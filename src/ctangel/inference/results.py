@@ -73,6 +73,8 @@ class StudyResult:
         pixel_area_mm2: area of one pixel, when known.
         voxel_volume_ml: volume of one voxel, when known.
         outputs: files written for this study (overlays, montage, masks), relative to the output folder.
+        anatomy: per lung and per lobe (or zone) figures and the severity score
+            (:meth:`ctangel.anatomy.StudyAnatomy.to_dict`), when the writer made them.
     """
 
     patient_id: str
@@ -86,6 +88,7 @@ class StudyResult:
     pixel_area_mm2: float | None = None
     voxel_volume_ml: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    anatomy: dict[str, Any] | None = None
 
     @property
     def n_positive_slices(self) -> int:
@@ -128,6 +131,7 @@ class StudyResult:
             "lesion_volume_ml": None if vox is None else round(self.lesion_area_px * vox, 2),
             "lung_volume_ml": None if vox is None else round(self.lung_area_px * vox, 2),
             "outputs": self.outputs,
+            "anatomy": self.anatomy,
             "slices": [s.to_dict() for s in self.slices],
         }
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from ctangel.log import logger
+from ctangel.report.charts import anatomy_section
 from ctangel.report.files import atomic_text
 
 if TYPE_CHECKING:
@@ -187,6 +188,9 @@ def _study(anchor: str, s: StudyResult, out_dir: Path, notes: Mapping[str, Seque
     ]
     for line in notes.get(str(outputs.get("folder", "")), []):
         parts.append(f'<p class="note">{_e(line)}</p>\n')
+    parts.append(
+        anatomy_section({"anatomy": s.anatomy, "slices": [{"lesion_area_px": x.lesion_area_px} for x in s.slices]})
+    )
     if "montage" in outputs:
         parts.append("<h4>All slices</h4>\n" + _figure(out_dir, str(outputs["montage"]), MONTAGE_EMBED_SIDE_PX, ""))
     parts.append(_overlays(s, overlays, out_dir))

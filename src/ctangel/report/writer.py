@@ -9,6 +9,10 @@ Layout under the output folder::
     studies/<study>/overlays/<i>_<stem>.png   one per positive (or labelled, or every) slice
     masks/<study>/<stem>.png            --masks, image inputs: 0/255, the input image's size and orientation
     masks/<study>.nii.gz                --masks, volume inputs: one NIfTI aligned to the input volume
+    summary.csv                         one row per patient and study (call, volumes, % involved, scores)
+    studies/<study>/lesion_profile.svg  lesion area per slice, head to feet (per lung for volumes)
+    studies/<study>/regions.svg         volumes: % involved and score per lobe (or zone)
+    dicom_seg/<study>.dcm               --dicom-seg, DICOM series: lesion and lung segments per lobe (or zone)
 
 ``<study>`` is made from the patient id and (when it differs) the series id: only ``A-Z a-z 0-9 . _ -``,
 at most 64 characters (a shortened one ends with a hash), unique in the run (``-2``, ``-3`` ... added).
@@ -27,17 +31,20 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from ctangel.anatomy import DEFAULT_REGION_METHOD, AnatomyCollector, RegionMethod
 from ctangel.constants import MASK_BACKGROUND, MASK_FOREGROUND
 from ctangel.errors import ConfigError, InputError
 from ctangel.log import logger
 from ctangel.preprocessing import Window, to_unit_range
 from ctangel.report._draw import to_uint8
+from ctangel.report.charts import lesion_profile_svg, regions_svg
 from ctangel.report.files import atomic_text
 from ctangel.report.html import write_html_report
 from ctangel.report.labels import LabelIndex
 from ctangel.report.montage import Montage
 from ctangel.report.names import UniqueNames, safe_name
 from ctangel.report.overlay import draw_overlay
+from ctangel.report.summary import SUMMARY_NAME, write_summary_csv
 
 if TYPE_CHECKING:
     from ctangel._types import BoolMask
@@ -56,6 +63,9 @@ STUDIES_DIR: Final = "studies"
 OVERLAYS_DIR: Final = "overlays"
 MASKS_DIR: Final = "masks"
 MONTAGE_NAME: Final = "montage.png"
+DICOM_SEG_DIR: Final = "dicom_seg"
+PROFILE_CHART_NAME: Final = "lesion_profile.svg"
+REGIONS_CHART_NAME: Final = "regions.svg"
 NIFTI_SUFFIX: Final = ".nii.gz"
 PNG_SUFFIX: Final = ".png"
 #: Digits of the slice index at the start of an overlay's file name (more when a study is longer).
@@ -83,6 +93,7 @@ class _StudyState:
     volume_masks: dict[int, BoolMask] = field(default_factory=dict)
     display_shape: tuple[int, int] | None = None
     labels_drawn: int = 0
+    anatomy: AnatomyCollector | None = None
 
 
 class OutputWriter:
@@ -105,6 +116,9 @@ class OutputWriter:
         write_masks: write lesion masks (PNG per slice for image inputs, one NIfTI per volume).
         overlays: ``"positive"`` (slices called positive and slices whose label holds lesion), ``"all"``
             or ``"none"``.
+        regions: how the lungs are cut for the per-region figures and the severity score: ``"lobes"``
+            (estimated from the lung's shape) or ``"zones"`` (thirds by height).
+        dicom_seg: write a DICOM SEG per DICOM series (lesion and lung segments per lobe or zone).
 
     Raises:
         ConfigError: ``out_dir`` cannot be created, ``labels`` is not a folder, or ``overlays`` is unknown.
@@ -117,6 +131,8 @@ class OutputWriter:
         labels: Path | None = None,
         write_masks: bool = False,
         overlays: OverlayChoice = "positive",
+        regions: RegionMethod = DEFAULT_REGION_METHOD,
+        dicom_seg: bool = False,
     ) -> None:
         if overlays not in OVERLAY_CHOICES:
             raise ConfigError(f"overlays must be one of {', '.join(OVERLAY_CHOICES)}, got {overlays!r}")
@@ -129,6 +145,8 @@ class OutputWriter:
         self.labels = None if labels is None else LabelIndex(Path(labels))
         self.write_masks = write_masks
         self.overlays: OverlayChoice = overlays
+        self.regions: RegionMethod = regions
+        self.dicom_seg = dicom_seg
         self._names = UniqueNames()
         self._states: dict[int, _StudyState] = {}
         self._notes: dict[str, list[str]] = {}
@@ -149,6 +167,11 @@ class OutputWriter:
     def partial_path(self) -> Path:
         """``results.partial.jsonl``: a line per finished study or failed input, until :meth:`finish`."""
         return self.out_dir / PARTIAL_RESULTS_NAME
+
+    @property
+    def summary_path(self) -> Path:
+        """``summary.csv`` (written by :meth:`finish`)."""
+        return self.out_dir / SUMMARY_NAME
 
     @property
     def errors(self) -> list[InputError]:
@@ -172,6 +195,7 @@ class OutputWriter:
             name=name,
             montage=Montage(len(study)),
             labels={} if self.labels is None or self.overlays == "none" else self.labels.for_study(study),
+            anatomy=AnatomyCollector(self.regions, study.is_volume),
         )
         self._states[id(study)] = state
         notes = [f"skipped: {line}" for line in study.skipped]
@@ -205,6 +229,8 @@ class OutputWriter:
             state.montage.add(result.index, grey, positive, findings.lesion_mask if positive else None)
         if self.write_masks:
             self._keep_mask(state, result, findings.lesion_mask)
+        if state.anatomy is not None:
+            state.anatomy.add(result.index, findings.lung_mask, findings.lesion_mask)
 
     def finish_study(self, study: Study, result: StudyResult) -> None:
         """Write the montage (and a volume's mask), and record in ``result.outputs`` what was written."""
@@ -227,6 +253,8 @@ class OutputWriter:
             else:
                 outputs["masks"] = state.masks
         result.outputs = outputs
+        if state.anatomy is not None:
+            self._finish_anatomy(state, result, folder)
         logger.info(
             "%s: %d overlays%s written under %s",
             study.input,
@@ -253,6 +281,7 @@ class OutputWriter:
             json.dump(result.to_dict(), f, indent=JSON_INDENT, ensure_ascii=False, default=str)
             f.write("\n")
         write_html_report(self.report_path, result, self._notes)
+        write_summary_csv(self.summary_path, result, self.regions)
         self.partial_path.unlink(missing_ok=True)
         logger.info("wrote %s and %s", self.results_path, self.report_path)
 
@@ -324,6 +353,34 @@ class OutputWriter:
         path = folder / name
         image.save(path)
         state.overlays.append({"index": result.index, "path": self._rel(path)})
+
+    def _finish_anatomy(self, state: _StudyState, result: StudyResult, folder: Path) -> None:
+        """Per lung and per region figures into ``result.anatomy``, the two charts, and the DICOM SEG."""
+        from ctangel.report.dicom_seg import is_dicom_series, write_dicom_seg
+
+        collector = state.anatomy
+        if collector is None or len(collector.lungs) == 0:
+            return
+        study = state.study
+        result.anatomy = collector.finish(study.voxel_volume_ml).to_dict()
+        doc = {"anatomy": result.anatomy, "slices": [{"lesion_area_px": s.lesion_area_px} for s in result.slices]}
+        folder.mkdir(parents=True, exist_ok=True)
+        charts = {PROFILE_CHART_NAME: lesion_profile_svg(doc), REGIONS_CHART_NAME: regions_svg(result.anatomy)}
+        for name, svg in charts.items():
+            if svg:
+                with atomic_text(folder / name) as f:
+                    f.write(svg)
+                result.outputs.setdefault("charts", []).append(self._rel(folder / name))
+        if self.dicom_seg and is_dicom_series(study):
+            try:
+                path = write_dicom_seg(study, collector, self.out_dir / DICOM_SEG_DIR / f"{state.name}.dcm")
+            except InputError as exc:
+                logger.error("%s", exc)
+                self._notes.setdefault(self._rel(folder), []).append(f"DICOM SEG not written: {exc.problem}")
+            else:
+                result.outputs["dicom_seg"] = self._rel(path)
+        elif self.dicom_seg:
+            logger.info("%s: not a DICOM series; no DICOM SEG", study.input)
 
     def _keep_mask(self, state: _StudyState, result: SliceResult, lesion: BoolMask) -> None:
         study = state.study

@@ -109,9 +109,17 @@ def create_app(config: ServiceConfig) -> FastAPI:
         pool = WorkerPool(config, service.store)
         pool.start()
         app.state.pool = pool
+        node = None
+        if config.dicom is not None:
+            from ctangel.service.dicom_node import DicomNode
+
+            node = DicomNode(config.dicom, service)
+            node.start()
         try:
             yield
         finally:
+            if node is not None:
+                await run_in_threadpool(node.stop)
             await run_in_threadpool(pool.stop)
             service.close()
             unguard()

@@ -21,10 +21,13 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ctangel.errors import ConfigError
 from ctangel.inference.settings import AnalysisSettings
+
+if TYPE_CHECKING:
+    from ctangel.service.dicom_node import DicomNodeConfig
 
 #: Environment variable that gives the access token (else one is generated and stored in the data folder).
 TOKEN_ENV: Final = "CTANGEL_TOKEN"
@@ -87,6 +90,7 @@ class ServiceConfig:
         analysis: the pipeline's settings (models, window, thresholds), as for ``ctangel analyze``.
         poll_interval_s: seconds an idle worker waits before looking at the queue again.
         max_attempts: a job whose worker stopped this many times is failed rather than tried again.
+        dicom: the DICOM node (Storage SCP, SEG sent back), or None for none.
 
     Raises:
         ConfigError: a limit or count is not positive.
@@ -101,6 +105,7 @@ class ServiceConfig:
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    dicom: DicomNodeConfig | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))

@@ -109,7 +109,7 @@ def analyze_job(pipeline: Pipeline, job_dir: Path, report_progress: Callable[[fl
     remove_tree(output)
     remove_tree(slices)
     window = pipeline.settings.window
-    writer = OutputWriter(output, window, write_masks=True, overlays=REPORT_OVERLAYS)
+    writer = OutputWriter(output, window, write_masks=True, overlays=REPORT_OVERLAYS, dicom_seg=True)
     sink = TeeSink(writer, SliceImageWriter(slices, window))
     counts = {"total": 0, "done": 0}
 

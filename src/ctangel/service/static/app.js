@@ -291,8 +291,8 @@ function renderVerdicts() {
   box.replaceChildren(...state.results.patients.map((patient) => {
     const studies = patient.studies.map((study) => {
       const k = state.studies.findIndex((s) => s.study === study);
-      const involvement = study.lung_involvement_percent != null
-        ? ` · lesion ${study.lung_involvement_percent.toFixed(1)}% of lung` : "";
+      const involvement = (study.lung_involvement_percent != null
+        ? ` · lesion ${study.lung_involvement_percent.toFixed(1)}% of lung` : "") + severityText(study);
       return el("li", { class: "study" },
         el("button", {
           class: "study-link", type: "button", title: "Show this study in the viewer",
@@ -333,8 +333,37 @@ function chooseStudy(k) {
   slider.max = String(Math.max(0, study.slices.length - 1));
   renderTicks(study);
   renderTable(study);
+  renderAnatomy(study);
   const firstPositive = study.slices.findIndex((s) => s.positive);
   showSlice(firstPositive >= 0 ? firstPositive : Math.floor(study.slices.length / 2));
+}
+
+// Per lung and per lobe (or zone) figures, from ctangel.anatomy: the score, the charts, the SEG download.
+function severityText(study) {
+  const a = study.anatomy;
+  if (!a || a.severity_score == null) return "";
+  return ` · CT severity score ${a.severity_score}/${a.severity_score_max} (${a.regions_method})`;
+}
+
+function renderAnatomy(study) {
+  const box = $("anatomy");
+  const base = `/api/jobs/${state.jobId}/output`;
+  const outputs = study.outputs || {};
+  const seg = $("dl-seg");
+  seg.hidden = !outputs.dicom_seg;
+  if (outputs.dicom_seg) seg.href = `${base}/${outputs.dicom_seg}?download=1`;
+  const a = study.anatomy;
+  box.hidden = !a;
+  if (!a) { box.replaceChildren(); return; }
+  const title = a.regions_method === "lobes" ? "Lobes (estimated from lung shape)"
+    : a.regions_method === "zones" ? "Zones (thirds of each lung by height)" : "Right and left lung";
+  const score = a.severity_score == null ? [] : [el("p", { class: "score" },
+    el("strong", {}, `CT severity score ${a.severity_score} / ${a.severity_score_max}`))];
+  const charts = (outputs.charts || []).map((path) => el("img", {
+    class: "chart", src: `${base}/${path}`, alt: path.endsWith("regions.svg")
+      ? "Percent of each region involved, with its score" : "Lesion area per slice, head to feet",
+  }));
+  box.replaceChildren(el("h3", {}, title), ...score, ...charts);
 }
 
 function renderTicks(study) {
