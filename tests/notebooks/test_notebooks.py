@@ -64,7 +64,9 @@ def test_training_notebook_trains_evaluates_and_exports(tmp_path: Path, monkeypa
     work = tmp_path / "work" / "ct_angel_train"
     weights = work / "weights" / "lesion-notebook.pt"
     assert weights.is_file() and weights.with_suffix(".onnx").is_file()
-    log = [json.loads(line) for line in (work / "weights" / "lesion-notebook.run" / "log.jsonl").read_text().split()]
+    log = [
+        json.loads(line) for line in (work / "weights" / "lesion-notebook.run" / "log.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in log] == list(range(10, 81, 10))
     metrics = json.loads((work / "test-evaluation" / "metrics.json").read_text())
     assert metrics["n_matched_slices"] == metrics["n_slices"] == 32  # two phantom patients of 16 slices
