@@ -8,7 +8,7 @@ export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=17179869184:glibc.malloc.tr
 DEMO_INPUT := build/phantom
 DEMO_OUT := demo-out
 
-.PHONY: setup demo test bench train clean
+.PHONY: setup demo test bench train notebooks clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Both notebooks, top to bottom on a fresh kernel (`make test` runs them too, with the rest of the suite).
+notebooks: $(STAMP)
+	$(BIN)/ruff check notebooks
+	$(BIN)/ruff format --check notebooks
+	$(BIN)/pytest -q tests/notebooks
 
 bench: $(STAMP)
 	$(BIN)/python bench/patient_rule.py
