@@ -84,7 +84,7 @@ def medseg_accuracy(pipeline: Pipeline, data: Path) -> tuple[float, list[bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--lesion-model", default="lesion-unetpp-v1")
+    parser.add_argument("--lesion-model", default="lesion-unetpp-v2")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
     torch.set_flush_denormal(True)

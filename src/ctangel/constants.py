@@ -33,8 +33,12 @@ LESION_CROP_MARGIN: Final = 0.08
 LESION_CROP_MIN_FRACTION: Final = 0.25
 
 # --- decisions -------------------------------------------------------------------------------------
-#: CT-Angel: a pixel whose lesion probability is over 0.5 is lesion.
-LESION_PROBABILITY_THRESHOLD: Final = 0.5
+#: CT-Angel's threshold: a pixel whose lesion probability is over 0.5 is lesion.
+CT_ANGEL_LESION_PROBABILITY_THRESHOLD: Final = 0.5
+#: ctangel's default: a pixel whose lesion probability is over this is lesion. Chosen with the shipped lesion
+#: model on the clinical validation series (``bench/choose_checkpoint.py``: the best Youden index per slice with
+#: CT-Angel's 25-pixel minimum kept); faint ground glass rarely reaches 0.5.
+LESION_PROBABILITY_THRESHOLD: Final = 0.35
 #: CT-Angel: a lesion must hold more than 25 pixels at 512x512.
 MIN_LESION_AREA_PX_AT_512: Final = 25
 #: A lung-mask pixel is lung when its probability is over this.

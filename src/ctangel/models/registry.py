@@ -54,19 +54,19 @@ MODELS: Final[dict[str, ModelEntry]] = {
             summary="UNet++ lung fields, whole slice at 128x128",
         ),
         ModelEntry(
-            name="lesion-unetpp-v1",
+            name="lesion-unetpp-v2",
             task="lesion",
-            checkpoint="lesion-unetpp-v1.pt",
-            sha256="4a835c4abcf97ceae77e40e69501ddc5fb7fd5bbc007a08e25b5d34f7b685481",
-            onnx="lesion-unetpp-v1.onnx",
-            onnx_sha256="6074da2458a076297be2b30e8f56783e3853b923bcc070f83fff11970e9f4c18",
-            summary="UNet++ COVID-19 lesions, lung crop at 256x256",
+            checkpoint="lesion-unetpp-v2.pt",
+            sha256="a02bcaf48e48317c49f7abdbc6e5e103af3dfffa283964889c025144825f40fc",
+            onnx="lesion-unetpp-v2.onnx",
+            onnx_sha256="68c9ec94d6677f2521ebb56a1585d10131ff74a2a5863fc84e00ced5906e0530",
+            summary="UNet++ COVID-19 lesions, lung crop at 256x256; real lesion shapes drawn in HU",
         ),
     )
 }
 
 #: The model each task uses unless told otherwise.
-DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v1"}
+DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v2"}
 
 
 def weights_dir() -> Path:
