@@ -64,3 +64,10 @@ MASK_BACKGROUND: Final = 0
 # --- run time --------------------------------------------------------------------------------------
 #: Slices sent to a model at once.
 INFERENCE_BATCH_SIZE: Final = 8
+
+# --- input limits ----------------------------------------------------------------------------------
+#: Largest image (rows x cols) any reader opens: a DICOM slice, a NIfTI slice, a PNG/JPEG in a folder, a
+#: zip, an upload or a training folder. A chest CT slice is at most a few thousand pixels a side (512 or
+#: 1024 usually); 4096 x 4096 leaves room for any of them and bounds one decoded slice to tens of MB.
+#: ``--max-image-pixels`` or ``$CTANGEL_MAX_IMAGE_PIXELS`` change it.
+DEFAULT_MAX_IMAGE_PIXELS: Final = 4096 * 4096

@@ -29,3 +29,7 @@ class WeightsError(CtangelError):
 
 class ConfigError(CtangelError):
     """A setting or configuration file is invalid."""
+
+
+class OutputError(CtangelError):
+    """An output file cannot be written (the message names it)."""
