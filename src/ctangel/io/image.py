@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -70,7 +71,9 @@ def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
 def _opened(path: Path) -> Iterator[Image.Image]:
     """The image opened lazily (header only), with every way Pillow fails turned into :class:`InputError`."""
     try:
-        im = Image.open(path)
+        with warnings.catch_warnings():  # the size is checked against ctangel's own cap next
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except FileNotFoundError as exc:
         raise InputError(path, "no such file") from exc
     except UnidentifiedImageError as exc:

@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from PIL import Image
 
 from ctangel.errors import CtangelError, InputError
 from ctangel.io.discover import discover
+from ctangel.io.limits import max_image_pixels
 from ctangel.io.study import Study
 from ctangel.report.names import UniqueNames, safe_name
 
@@ -53,8 +55,6 @@ RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
 #: Deepest folder nesting and longest name component (bytes) allowed in a zip.
 MAX_ZIP_DEPTH: Final = 32
 MAX_NAME_BYTES: Final = 255
-#: Largest image (pixels) decoded at upload.
-MAX_IMAGE_PIXELS: Final = 64 * 1024 * 1024
 #: Error lines quoted in a rejection.
 MAX_QUOTED_ERRORS: Final = 5
 
@@ -299,26 +299,38 @@ def check_gzip(path: Path, max_bytes: int, filename: str) -> int:
 
 
 def check_image(path: Path, filename: str) -> None:
-    """Decode the image once.
+    """Decode the image once, after its size is checked against the pixel cap every reader enforces.
 
     Raises:
-        UploadError: it is damaged or cut short (400), or larger than :data:`MAX_IMAGE_PIXELS` (413).
+        UploadError: it is damaged or cut short (400), or larger than
+            :func:`~ctangel.io.limits.max_image_pixels` (413).
     """
+    cap = max_image_pixels()
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # the size is checked against the cap right here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             width, height = im.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise UploadError(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"{_quoted(filename)}: {width} x {height} pixels; at most {MAX_IMAGE_PIXELS} pixels per image",
-                )
+            if width * height > cap:
+                raise _too_many_pixels(filename, f"{width} x {height} pixels", cap)
             im.load()
     except UploadError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(filename, "a decompression bomb", cap) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UploadError(
             HTTPStatus.BAD_REQUEST, f"{_quoted(filename)}: a damaged or truncated image ({exc}); upload it again"
         ) from exc
+
+
+def _too_many_pixels(filename: str, what: str, cap: int) -> UploadError:
+    return UploadError(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"{_quoted(filename)}: {what}; at most {cap} pixels per image (a CT slice is at most a few thousand "
+        "pixels a side)",
+    )
 
 
 def extract_zip(path: Path, dest: Path, limits: UploadLimits, filename: str = "the zip") -> int:
