@@ -72,3 +72,31 @@ def test_restart_requeues_interrupted_jobs(service: JobService, tmp_path: Path) 
     service.open()
     assert service.get(job.id).status == "queued"
     assert not orphan.exists()
+
+
+def test_deleting_a_running_job_logs_no_error(
+    service: JobService, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DELETE arrives while the worker is between two chunks: its files stay until it stops, so no read fails."""
+    import logging
+
+    upload = tmp_path / "study.zip"
+    upload.write_bytes(dicom_zip(40))
+    job = service.submit_paths([upload])
+    worker = Worker(service.config, should_stop=lambda: False, store=service.store)
+    real = service.store.set_progress
+    calls = {"n": 0}
+
+    def delete_during_the_run(job_id: str, claim: str, progress: float) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the first chunk of slices
+            service.delete(job_id)
+            assert service.layout.job(job_id).is_dir()  # left to the worker
+        return real(job_id, claim, progress)
+
+    monkeypatch.setattr(service.store, "set_progress", delete_during_the_run)
+    caplog.set_level(logging.INFO)
+    assert worker.run_next()
+    assert calls["n"] == 2
+    assert not service.layout.job(job.id).exists()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

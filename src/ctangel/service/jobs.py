@@ -205,14 +205,22 @@ class JobService:
         return [(j, positions.get(j.id)) for j in jobs]
 
     def delete(self, job_id: str) -> None:
-        """Delete the job and its files (a running job stops at its next chunk).
+        """Delete the job and its files.
+
+        A running job's files are left to its worker, which stops at its next chunk of slices and removes
+        them (removing them under it would make its reads fail and log errors for a job nobody wants); a
+        worker that died first leaves them to the next start's sweep.
 
         Raises:
             JobNotFoundError: no job has this id.
         """
         self.get(job_id)
-        if self.store.delete(job_id) is None:
+        record = self.store.delete(job_id)
+        if record is None:
             raise JobNotFoundError(f"job {job_id!r} not found; it may have been deleted")
+        if record.status == "running":
+            log.info("job %s deleted; its worker stops and removes its files", job_id)
+            return
         remove_tree(self.layout.job(job_id))
         log.info("job %s deleted", job_id)
 
