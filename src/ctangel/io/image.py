@@ -128,7 +128,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     Raises:
         InputError: the file is missing, is not an image PIL can identify, or is over the pixel cap.
     """
-    return image_header(path)[:2]  # type: ignore[return-value]
+    return image_header(path)[:2]
 
 
 def image_header(path: str | Path) -> tuple[int, int, str]:
