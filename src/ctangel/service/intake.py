@@ -36,6 +36,7 @@ from typing import Final
 from PIL import Image
 
 from ctangel.errors import CtangelError, InputError
+from ctangel.io.deidentify import Deidentifier
 from ctangel.io.discover import discover
 from ctangel.io.limits import max_image_pixels
 from ctangel.io.study import Study
@@ -204,7 +205,9 @@ def _is_nifti_header(head: bytes) -> bool:
     return False
 
 
-def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: UploadLimits) -> PreparedInput:
+def prepare_input(
+    files: Sequence[ReceivedFile], input_dir: Path, limits: UploadLimits, deidentifier: Deidentifier | None = None
+) -> PreparedInput:
     """Check the uploaded files and lay them out in ``input_dir`` as the worker will read them.
 
     A zip must come alone and is unpacked (then deleted); other files are moved in under safe names with the
@@ -214,6 +217,7 @@ def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: Upload
         files: the upload's files (in the same file system as ``input_dir``).
         input_dir: the folder to create and fill.
         limits: what the upload may unpack to.
+        deidentifier: when given, the warnings name the upload's files by keyed hashes.
 
     Raises:
         UploadError: the upload is not something to analyse, is damaged, unsafe or too large.
@@ -253,7 +257,7 @@ def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: Upload
             os.replace(f.path, target)
         n_files = len(files)
     fsync_dir(input_dir)
-    studies, errors = _discover(input_dir, files[0].filename if len(files) == 1 else "the upload")
+    studies, errors = _discover(input_dir, files[0].filename if len(files) == 1 else "the upload", deidentifier)
     if not studies:
         detail = _errors_text(errors) or f"nothing to analyse; {_WHAT_TO_GIVE}"
         raise UploadError(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
@@ -488,15 +492,19 @@ def _member_parts(info: zipfile.ZipInfo, name: str) -> list[str]:
     return parts
 
 
-def _discover(input_dir: Path, upload_name: str) -> tuple[list[Study], list[str]]:
-    """Discovery on the input folder, its errors worded with paths inside the upload."""
+def _discover(input_dir: Path, upload_name: str, deidentifier: Deidentifier | None) -> tuple[list[Study], list[str]]:
+    """Discovery on the input folder, its errors worded with paths inside the upload (or their pseudonyms)."""
     studies: list[Study] = []
     errors: list[str] = []
     for item in discover([str(input_dir)]):
         if isinstance(item, Study):
             studies.append(item)
-        else:
-            errors.append(describe_input_error(item, input_dir, upload_name))
+            continue
+        text = describe_input_error(item, input_dir, upload_name)
+        if deidentifier is not None:
+            where = text.partition(": ")[0]
+            text = deidentifier.text(text, [where, upload_name])
+        errors.append(text)
     return studies, errors
 
 

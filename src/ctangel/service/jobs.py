@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import IO, Final
 
 from ctangel.errors import ConfigError, CtangelError
+from ctangel.io.deidentify import Deidentifier, load_or_create_key
+from ctangel.io.limits import set_max_image_pixels
 from ctangel.report.writer import RESULTS_NAME
 from ctangel.service.config import INPUT_DIR, ServiceConfig
 from ctangel.service.intake import (
@@ -71,6 +73,7 @@ class JobService:
         self.layout = config.layout
         self.store = JobStore(self.layout.db)
         self.limits = UploadLimits(config.max_unzipped_bytes, config.max_zip_files)
+        self.deidentifier: Deidentifier | None = None
         self._lock: IO[bytes] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -83,6 +86,9 @@ class JobService:
         """
         self.layout.create()
         self._lock = _lock(self.layout.root / LOCK_NAME)
+        set_max_image_pixels(self.config.max_image_pixels)
+        if self.config.deidentify:
+            self.deidentifier = Deidentifier(load_or_create_key(self.layout.root))
         requeued = self.store.requeue_running()
         if requeued:
             log.info("%d interrupted job(s) back in the queue", len(requeued))
@@ -124,14 +130,14 @@ class JobService:
             UploadError: the upload cannot be analysed (with the HTTP status to answer).
         """
         try:
-            prepared = prepare_input(files, upload_dir / INPUT_DIR, self.limits)
+            prepared = prepare_input(files, upload_dir / INPUT_DIR, self.limits, self.deidentifier)
             job_id = uuid.uuid4().hex
             os.rename(upload_dir, self.layout.job(job_id))
             fsync_dir(self.layout.jobs)
             job = self.store.add(
                 JobRecord(
                     id=job_id,
-                    filename=_display_name(files),
+                    filename=_display_name(files, self.deidentifier),
                     status="queued",
                     n_files=prepared.n_files,
                     size_bytes=prepared.size_bytes,
@@ -270,8 +276,10 @@ class JobService:
         return job
 
 
-def _display_name(files: Sequence[ReceivedFile]) -> str:
+def _display_name(files: Sequence[ReceivedFile], deidentifier: Deidentifier | None) -> str:
     first = re.split(r"[\\/]", files[0].filename)[-1] or "upload"
+    if deidentifier is not None:
+        first = deidentifier.path(first)
     return first if len(files) == 1 else f"{first} (+{len(files) - 1} more)"
 
 

@@ -15,10 +15,8 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-#: Seconds a client has to send a request's head (line and headers).
-DEFAULT_HEADER_TIMEOUT_S: Final = 10.0
-#: Seconds the request body may stall between two chunks.
-DEFAULT_BODY_TIMEOUT_S: Final = 30.0
+from ctangel.service.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S
+
 #: The scope key set when the body timed out (the app's error handler answers 408 for it).
 BODY_TIMED_OUT: Final = "ctangel.body_timed_out"
 
@@ -66,7 +64,7 @@ class HeaderTimeoutH11Protocol(H11Protocol):
 
 
 def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutH11Protocol]:
-    """A :class:`HeaderTimeoutH11Protocol` class with its deadline set to ``seconds`` (for ``uvicorn.run(http=...)``)."""
+    """A :class:`HeaderTimeoutH11Protocol` class whose deadline is ``seconds`` (for ``uvicorn.run(http=...)``)."""
     return type("ConfiguredHeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout_s": seconds})
 
 
