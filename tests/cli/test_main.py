@@ -105,3 +105,25 @@ def test_input_errors_are_logged_once() -> None:
     record = logging.LogRecord("ctangel", logging.ERROR, __file__, 1, "%s", (InputError("a.dcm", "bad"),), None)
     other = logging.LogRecord("ctangel", logging.ERROR, __file__, 1, "disk %s", ("full",), None)
     assert not keep.filter(record) and keep.filter(other)
+
+
+def test_deidentify_names_no_patient_in_any_output(
+    tmp_path: Path, tiny_models: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ctangel.io.deidentify import DEIDENTIFY_KEY_ENV
+
+    monkeypatch.setenv(DEIDENTIFY_KEY_ENV, "a-key-for-the-test-0123")
+    folder = tmp_path / "Doe_Jane_19610203"
+    _png(folder / "Doe_Jane_1.png")
+    _png(folder / "Doe_Jane_2.png")
+    (folder / "Doe_Jane_3.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    out = tmp_path / "o"
+    args = ["analyze", str(folder), "--out", str(out), "--masks", "--overlays", "all", "--deidentify"]
+    assert run([*args, *_models(tiny_models)]) == EXIT_FAILED  # the damaged file
+    printed = capsys.readouterr()
+    texts = [printed.out, printed.err, *(p.read_text() for p in out.rglob("*") if p.suffix in (".json", ".html"))]
+    texts += [str(p.relative_to(out)) for p in out.rglob("*")]
+    assert all("Doe" not in t and "19610203" not in t for t in texts)
+    first = (out / "results.json").read_text()
+    assert run([*args, *_models(tiny_models)]) == EXIT_FAILED
+    assert (out / "results.json").read_text().count("patient-") == first.count("patient-") > 0  # same key, same ids
