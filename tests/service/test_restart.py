@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 import httpx
 from service_studies import (
     AUTH,
@@ -30,6 +32,7 @@ from service_studies import (
 LONG_STUDY_SLICES = 160
 
 
+@pytest.mark.slow
 def test_kill_9_mid_job_loses_nothing(tmp_path: Path, tiny_models: tuple[Path, Path]) -> None:
     lung, lesion = tiny_models
     port = free_port()
