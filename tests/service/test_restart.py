@@ -8,9 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 from service_studies import (
     AUTH,
     PATIENT_BIRTH_DATE,

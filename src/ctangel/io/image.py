@@ -63,8 +63,10 @@ def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
         try:
             im.load()
             return _to_grey(im, path)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InputError(path, f"the image is damaged or truncated ({exc})") from exc
+        except InputError:
+            raise
+        except Exception as exc:  # Pillow's decoders raise many types on damaged data
+            raise InputError(path, f"the image is damaged or truncated ({type(exc).__name__}: {exc})") from exc
 
 
 @contextlib.contextmanager
@@ -80,8 +82,8 @@ def _opened(path: Path) -> Iterator[Image.Image]:
         raise InputError(path, "not a readable image (PNG, JPEG, BMP or TIFF expected)") from exc
     except Image.DecompressionBombError as exc:  # Pillow's own cap, checked at open for huge images
         raise InputError(path, f"the image is over the limit of {max_image_pixels()} pixels per image ({exc})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(path, f"the image is damaged ({exc})") from exc
+    except Exception as exc:  # Pillow's header parsers raise many types on damaged files
+        raise InputError(path, f"the image is damaged ({type(exc).__name__}: {exc})") from exc
     with im:
         yield im
 

@@ -65,6 +65,15 @@ def read_nifti(path: str | Path) -> Study:
     """
     name = str(path)
     try:
+        return _read_nifti(name)
+    except InputError:
+        raise
+    except Exception as exc:  # nibabel and numpy raise many types on a damaged header (NaN, absurd values)
+        raise InputError(name, f"a damaged NIfTI header ({type(exc).__name__}: {exc}); copy the file again") from exc
+
+
+def _read_nifti(name: str) -> Study:
+    try:
         image = nib.load(name)
     except FileNotFoundError as exc:
         raise InputError(name, "no such file") from exc
