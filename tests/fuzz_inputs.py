@@ -39,7 +39,6 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
     RLELossless,
-    generate_uid,
 )
 
 from ctangel.errors import InputError
@@ -97,7 +96,7 @@ def dicom_dataset(rows: int = 12, cols: int = 10, syntax: str = ExplicitVRLittle
     """A small valid CT slice."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = UID("1.2.3.4.5")  # fixed: hypothesis needs the same seed every time
     meta.TransferSyntaxUID = UID(syntax)
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = CTImageStorage
@@ -326,7 +325,7 @@ def hostile_zip(draw: st.DrawFn) -> bytes:
         entries.append((name, content))
     try:
         data = zip_of(entries)
-    except (ValueError, OSError):
+    except Exception:  # zipfile refuses to write some names (empty ones): a plain zip instead
         data = zip_of([("series/IM1.dcm", DICOM_SEED)])
     return draw(mutated_bytes(data, max_edits=3)) if draw(st.booleans()) else data
 

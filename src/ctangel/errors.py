@@ -14,12 +14,13 @@ class InputError(CtangelError):
 
     Args:
         path: the file or folder at fault, as the user gave it.
-        problem: what is wrong and, where possible, what to do about it.
+        problem: what is wrong and, where possible, what to do about it; kept to one line (the messages of
+            the libraries it quotes may span several).
     """
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
-        self.problem = problem
+        self.problem = " ".join(line.strip() for line in problem.splitlines() if line.strip())
         super().__init__(f"{self.path}: {problem}")
 
 

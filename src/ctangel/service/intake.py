@@ -323,9 +323,10 @@ def check_image(path: Path, filename: str) -> None:
         raise
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(filename, "a decompression bomb", cap) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # Pillow raises many types on damaged images; its messages may hold our path
+        reason = str(exc).replace(str(path), "the file")
         raise UploadError(
-            HTTPStatus.BAD_REQUEST, f"{_quoted(filename)}: a damaged or truncated image ({exc}); upload it again"
+            HTTPStatus.BAD_REQUEST, f"{_quoted(filename)}: a damaged or truncated image ({reason}); upload it again"
         ) from exc
 
 
