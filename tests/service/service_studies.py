@@ -135,11 +135,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def schema_path() -> Path:
-    """The shared results.json schema (``../shared`` beside the checkout)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "results.schema.json"
-
-
 #: Seconds a `ctangel serve` subprocess may take to answer.
 START_TIMEOUT_S: Final = 60
 
