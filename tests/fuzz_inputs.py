@@ -11,6 +11,7 @@ memory bound. The upload path keeps the same with :class:`~ctangel.service.intak
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import io
 import json
@@ -27,7 +28,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.dataset import FileDataset
 from pydicom.uid import (
     UID,
     CTImageStorage,
@@ -43,11 +44,14 @@ from pydicom.uid import (
 
 from ctangel.errors import InputError
 from ctangel.io import Study, discover
+from ctangel.synthetic.ct_dicom import ct_slice_dataset, dataset_bytes
 
 #: Examples per reader: a few dozen in the normal suite (seconds), 10,000 in ``make fuzz``.
 EXAMPLES: Final = int(os.environ.get("CTANGEL_FUZZ_EXAMPLES", "40"))
 #: Where the counts of a run are added (``make fuzz`` writes them to bench/results/fuzz.md).
 COUNTS_FILE: Final = os.environ.get("CTANGEL_FUZZ_COUNTS")
+#: Cases between two writes of the counts file.
+COUNTS_FLUSH_EVERY: Final = 50
 #: The process's peak memory must stay under this (the test process itself holds a few hundred MB).
 MAX_RSS_BYTES: Final = 3 * 1024**3
 #: Slices read from one fuzzed study (a header may claim thousands).
@@ -67,8 +71,11 @@ _counts: dict[str, int] = {}
 
 
 def count(reader: str) -> None:
-    """One more case run for ``reader``; written to :data:`COUNTS_FILE` when it is set."""
+    """One more case run for ``reader``; added to :data:`COUNTS_FILE` (when set) every
+    :data:`COUNTS_FLUSH_EVERY` cases, so that a run stopped at its time budget still reports what it ran."""
     _counts[reader] = _counts.get(reader, 0) + 1
+    if COUNTS_FILE and sum(_counts.values()) >= COUNTS_FLUSH_EVERY:
+        save_counts()
 
 
 def save_counts() -> None:
@@ -84,6 +91,10 @@ def save_counts() -> None:
     _counts.clear()
 
 
+if COUNTS_FILE:
+    atexit.register(lambda: save_counts())  # a run stopped at its time budget still reports what it ran
+
+
 def peak_rss_bytes() -> int:
     """The process's peak resident memory so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -92,33 +103,21 @@ def peak_rss_bytes() -> int:
 # --- seeds ------------------------------------------------------------------------------------------
 
 
-def dicom_dataset(rows: int = 12, cols: int = 10, syntax: str = ExplicitVRLittleEndian) -> FileDataset:
-    """A small valid CT slice."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = UID("1.2.3.4.5")  # fixed: hypothesis needs the same seed every time
-    meta.TransferSyntaxUID = UID(syntax)
-    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientID = "FUZZ"
-    ds.StudyInstanceUID = "1.2.3"
-    ds.SeriesInstanceUID = "1.2.3.4"
-    ds.Modality = "CT"
-    ds.ImagePositionPatient = [0.0, 0.0, 0.0]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ds.PixelSpacing = [0.7, 0.7]
-    ds.RescaleSlope = 1.0
-    ds.RescaleIntercept = -1024.0
+def dicom_dataset(rows: int = 12, cols: int = 10) -> FileDataset:
+    """A small valid CT slice (fixed UIDs: hypothesis needs the same seed every time)."""
     pixels = (np.arange(rows * cols, dtype=np.uint16) % 4096).reshape(rows, cols)
-    ds.set_pixel_data(pixels, "MONOCHROME2", 16, generate_instance_uid=False)
-    return ds
+    return ct_slice_dataset(
+        pixels,
+        sop_uid="1.2.3.4.5",
+        study_uid="1.2.3",
+        series_uid="1.2.3.4",
+        patient_id="FUZZ",
+        pixel_spacing=(0.7, 0.7),
+    )
 
 
 def dicom_bytes(ds: FileDataset) -> bytes:
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dataset_bytes(ds)
 
 
 def nifti_bytes(shape: tuple[int, ...] = (10, 8, 3), dtype: Any = np.int16) -> bytes:
