@@ -156,7 +156,12 @@ def hu_from_dataset(ds: pydicom.Dataset, path: str | Path) -> npt.NDArray[np.flo
         InputError: the pixel data cannot be decoded (for example a transfer syntax with no decoder), or the
             slice is over the pixel cap (:func:`~ctangel.io.limits.max_image_pixels`).
     """
-    rows, cols, frames = _int(ds.get("Rows")), _int(ds.get("Columns")), _int(ds.get("NumberOfFrames")) or 1
+    try:
+        rows, cols, frames = _int(ds.get("Rows")), _int(ds.get("Columns")), _int(ds.get("NumberOfFrames")) or 1
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    except Exception as exc:  # pydicom parses elements when they are read, raising many types on damaged ones
+        raise InputError(path, f"damaged DICOM header ({type(exc).__name__}: {exc})") from exc
     if rows is None or cols is None:
         raise InputError(path, "the header has no image size (Rows, Columns): the file is damaged or cut short")
     check_image_pixels(str(path), rows, cols * max(frames, 1), "DICOM image")
@@ -166,8 +171,6 @@ def hu_from_dataset(ds: pydicom.Dataset, path: str | Path) -> npt.NDArray[np.flo
         raise InputError(path, f"cannot decode the pixel data ({exc})") from exc
     if pixels.ndim != 2:
         raise InputError(path, f"expected a single-frame greyscale slice, got pixel array of shape {pixels.shape}")
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
     hu = pixels.astype(np.float32)
     if slope != 1.0:
         hu *= np.float32(slope)
@@ -221,9 +224,20 @@ def read_dicom_header(path: str | Path) -> CtSliceHeader | SkippedFile | None:
         raise InputError(name, "no such file") from exc
     except OSError as exc:
         raise InputError(name, f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    except InputError:
+        raise
+    except Exception as exc:  # pydicom parses elements when they are read, raising many types on damaged ones
+        raise InputError(
+            name, f"damaged DICOM header ({type(exc).__name__}: {exc}); copy or export the file again"
+        ) from exc
     if problem is not None:
         raise InputError(name, f"{problem}; copy or export the file again")
-    return _header_of(ds, name)
+    try:
+        return _header_of(ds, name)
+    except Exception as exc:  # as above: an element that cannot be parsed
+        raise InputError(
+            name, f"damaged DICOM header ({type(exc).__name__}: {exc}); copy or export the file again"
+        ) from exc
 
 
 def display_transform(orientation: Sequence[float]) -> DisplayTransform:
