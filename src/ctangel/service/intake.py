@@ -354,7 +354,11 @@ def extract_zip(path: Path, dest: Path, limits: UploadLimits, filename: str = "t
     name = _quoted(filename)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    except NotImplementedError as exc:  # a zip spanning several disks, or another feature zipfile lacks
+        raise UploadError(
+            HTTPStatus.BAD_REQUEST, f"{name}: a zip this server cannot read ({exc}); zip the folder again as one file"
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise UploadError(
             HTTPStatus.BAD_REQUEST, f"{name}: not a readable zip archive ({exc}); is it truncated?"
         ) from exc
