@@ -3,12 +3,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# glibc's default malloc thresholds make torch page-fault on every large tensor on CPU (DEVELOPERS.md):
+# glibc's default malloc thresholds make torch page-fault on every large tensor on CPU (bench/speed.py sets the same):
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=17179869184:glibc.malloc.trim_threshold=17179869184
 DEMO_INPUT := build/phantom
 DEMO_OUT := demo-out
 
-.PHONY: setup demo test bench train notebooks clean
+.PHONY: setup demo test test-fast fuzz bench train notebooks clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ notebooks: $(STAMP)
 	$(BIN)/ruff check notebooks
 	$(BIN)/ruff format --check notebooks
 	$(BIN)/pytest -q tests/notebooks
+# The suite without the tests marked slow (a server killed with -9, the browser, the shipped models).
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "not slow"
+
+# The long fuzz run (>= 10,000 cases per reader; about 20 min on 2 cores); counts in bench/results/fuzz.md.
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz.py --examples 10000
 
 bench: $(STAMP)
 	$(BIN)/python bench/patient_rule.py

@@ -81,7 +81,7 @@ def medseg(pipeline: Pipeline, data: Path, oriented: bool) -> dict[str, Any]:
     images = sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem))
     display = DisplayTransform(transpose=True) if oriented else DisplayTransform()
     sink = MaskCollector()
-    result = pipeline.analyze([one_image(p, "medseg", display) for p in images], sink=sink)
+    result = pipeline.analyze_studies([one_image(p, "medseg", display) for p in images], sink=sink)
     seg = SegmentationMetric()
     outside_px, total_px, slices_called = 0, 0, 0
     for path in images:
@@ -110,7 +110,7 @@ def ucsd(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[st
     rows = [r for r in sources.read_ucsd_split() if r["split"] == "test"]
     studies = [one_image(data / "ucsd_covid_ct" / r["file"], r["patient_id"]) for r in rows]
     truth_by_source = {str(data / "ucsd_covid_ct" / r["file"]): r["covid"] == "1" for r in rows}
-    result = pipeline.analyze(studies)
+    result = pipeline.analyze_studies(studies)
     pairs = slices_of(result)
     pred = [s.positive for _, s in pairs]
     truth = [truth_by_source[s.source] for _, s in pairs]

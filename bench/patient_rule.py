@@ -52,10 +52,10 @@ def collect(pipeline: Pipeline, data: Path) -> list[tuple[str, bool, PatientResu
         )
         for volume, rows in sources.ma_volumes(data).items()
     ]
-    res = pipeline.analyze(volumes)
+    res = pipeline.analyze_studies(volumes)
     out += [("Ma et al. COVID-19 volumes", True, p) for p in res.patients]
     val = [r for r in sources.read_ucsd_split() if r["split"] == "val"]
-    res = pipeline.analyze(
+    res = pipeline.analyze_studies(
         [
             image_study([str(data / "ucsd_covid_ct" / r["file"])], r["patient_id"], patient_id=r["patient_id"])
             for r in val

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE_FEATURES = (32, 32, 64, 128, 256, 32)
 BASELINE_SIDE = 512
 STUDY_SLICES = 300
-#: glibc's malloc tuning from DEVELOPERS.md; set by the Makefile for every command.
+#: glibc's malloc tuning (without it torch page-faults on every large CPU tensor); the Makefile sets it too.
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=17179869184:glibc.malloc.trim_threshold=17179869184"
 
 

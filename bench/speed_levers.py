@@ -70,7 +70,7 @@ def medseg_accuracy(pipeline: Pipeline, data: Path) -> tuple[float, list[bool]]:
     images = sorted((root / "images").glob("*.jpg"), key=lambda p: int(p.stem))
     turn = DisplayTransform(transpose=True)
     sink = MaskCollector()
-    result = pipeline.analyze(
+    result = pipeline.analyze_studies(
         [image_study([str(p)], str(p.parent), study_id=p.stem, display=turn) for p in images], sink=sink
     )
     dice = [

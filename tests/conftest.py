@@ -1,20 +1,31 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+#: Names the shared data folder when it is not ``../shared/data`` beside the checkout (a worktree, CI).
+SHARED_DATA_ENV = "CTANGEL_SHARED_DATA"
+
+
+def shared_folder() -> Path:
+    """``../shared`` beside the checkout, or the folder above ``$CTANGEL_SHARED_DATA``."""
+    given = os.environ.get(SHARED_DATA_ENV)
+    return Path(given).parent if given else Path(__file__).resolve().parents[1].parent / "shared"
+
 
 @pytest.fixture
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout: the public data the real-data tests read."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    """``../shared/data`` beside the checkout (or ``$CTANGEL_SHARED_DATA``): the public data the real-data tests
+    read."""
+    path = shared_folder() / "data"
     if not path.is_dir():
-        pytest.skip("../shared/data is absent (public data staged beside the checkout); real-data tests skip")
+        pytest.skip(f"{path} is absent (public data staged beside the checkout); real-data tests skip")
     return path
 
 
-SCHEMA = Path(__file__).resolve().parents[1].parent / "shared" / "results.schema.json"
+SCHEMA = shared_folder() / "results.schema.json"
 
 
 @pytest.fixture(scope="session")
@@ -45,5 +56,5 @@ def results_schema() -> dict:
     import json
 
     if not SCHEMA.is_file():
-        pytest.skip("../shared/results.schema.json is absent; the schema check skips")
+        pytest.skip(f"{SCHEMA} is absent (the shared results schema); the schema check skips")
     return json.loads(SCHEMA.read_text())

@@ -117,3 +117,9 @@ OBLIQUE_FISSURE_POSTERIOR_T: Final = 0.3
 OBLIQUE_FISSURE_ANTERIOR_U: Final = 0.25
 OBLIQUE_FISSURE_ANTERIOR_T: Final = 1.0
 HORIZONTAL_FISSURE_T: Final = 0.5
+# --- input limits ----------------------------------------------------------------------------------
+#: Largest image (rows x cols) any reader opens: a DICOM slice, a NIfTI slice, a PNG/JPEG in a folder, a
+#: zip, an upload or a training folder. A chest CT slice is at most a few thousand pixels a side (512 or
+#: 1024 usually); 4096 x 4096 leaves room for any of them and bounds one decoded slice to tens of MB.
+#: ``--max-image-pixels`` or ``$CTANGEL_MAX_IMAGE_PIXELS`` change it.
+DEFAULT_MAX_IMAGE_PIXELS: Final = 4096 * 4096

@@ -14,12 +14,13 @@ class InputError(CtangelError):
 
     Args:
         path: the file or folder at fault, as the user gave it.
-        problem: what is wrong and, where possible, what to do about it.
+        problem: what is wrong and, where possible, what to do about it; kept to one line (the messages of
+            the libraries it quotes may span several).
     """
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
-        self.problem = problem
+        self.problem = " ".join(line.strip() for line in problem.splitlines() if line.strip())
         super().__init__(f"{self.path}: {problem}")
 
 
@@ -29,3 +30,7 @@ class WeightsError(CtangelError):
 
 class ConfigError(CtangelError):
     """A setting or configuration file is invalid."""
+
+
+class OutputError(CtangelError):
+    """An output file cannot be written (the message names it)."""

@@ -79,7 +79,7 @@ def study(slices: list[npt.NDArray[np.float32]], display: DisplayTransform | Non
 
 
 def test_lesion_found_boxed_and_called() -> None:
-    result = pipeline().analyze([study([chest_slice((250, 160, 20)), chest_slice(None)])])
+    result = pipeline().analyze_studies([study([chest_slice((250, 160, 20)), chest_slice(None)])])
     (patient,) = result.patients
     (st,) = patient.studies
     s0, s1 = st.slices
@@ -101,18 +101,18 @@ def test_lesion_found_boxed_and_called() -> None:
 
 def test_min_area_and_patient_rule_are_settings() -> None:
     small = study([chest_slice((250, 160, 2))])  # ~13 px: under 25
-    assert not pipeline().analyze([small]).patients[0].studies[0].slices[0].positive
+    assert not pipeline().analyze_studies([small]).patients[0].studies[0].slices[0].positive
     two = study([chest_slice((250, 160, 20)), chest_slice((250, 352, 20))])
-    assert pipeline().analyze([two]).patients[0].positive
-    assert not pipeline(patient_min_lesion_area_px_at_512=5000).analyze([two]).patients[0].positive
+    assert pipeline().analyze_studies([two]).patients[0].positive
+    assert not pipeline(patient_min_lesion_area_px_at_512=5000).analyze_studies([two]).patients[0].positive
     one = study([chest_slice((250, 160, 20)), chest_slice(None)])
-    assert not pipeline().analyze([one]).patients[0].positive
-    assert pipeline(patient_min_positive_slices=1).analyze([one]).patients[0].positive
+    assert not pipeline().analyze_studies([one]).patients[0].positive
+    assert pipeline(patient_min_positive_slices=1).analyze_studies([one]).patients[0].positive
 
 
 def test_boxes_are_reported_in_stored_pixels() -> None:
     flipped = DisplayTransform(flip_cols=True)
-    result = pipeline().analyze([study([chest_slice((250, 160, 20))], flipped)])
+    result = pipeline().analyze_studies([study([chest_slice((250, 160, 20))], flipped)])
     (box,) = result.patients[0].studies[0].slices[0].boxes
     # display cols 140..180 are stored cols 512-180..512-140
     np.testing.assert_allclose(box.box, (332, 230, 372, 270), atol=6)
@@ -120,12 +120,12 @@ def test_boxes_are_reported_in_stored_pixels() -> None:
 
 def test_no_lung_no_lesion() -> None:
     air = np.full((512, 512), -1000.0, np.float32)
-    (s,) = pipeline().analyze([study([air])]).patients[0].studies[0].slices
+    (s,) = pipeline().analyze_studies([study([air])]).patients[0].studies[0].slices
     assert s.lung_box is None and not s.positive and s.lesion_probability == 0.0
 
 
 def test_patients_group_studies_and_results_dict() -> None:
-    res = pipeline().analyze(
+    res = pipeline().analyze_studies(
         [
             study([chest_slice(None)], pid="A"),
             study([chest_slice(None)], pid="B"),
@@ -138,3 +138,13 @@ def test_patients_group_studies_and_results_dict() -> None:
     assert d["models"]["lung"]["name"] == "fake-lung"
     assert d["settings"]["lesion_threshold"] == 0.5
     assert d["patients"][0]["studies"][0]["slices"][0]["source"] == "in/0.dcm"
+
+
+def test_top_level_exports_and_errors_pass_through_analyze_studies() -> None:
+    import ctangel
+    from ctangel.errors import InputError
+
+    assert ctangel.Pipeline is Pipeline and ctangel.AnalysisSettings is AnalysisSettings
+    res = pipeline().analyze_studies([study([chest_slice(None)]), InputError("gone.dcm", "no such file")])
+    assert [p.patient_id for p in res.patients] == ["P1"]
+    assert res.errors == [{"input": "gone.dcm", "error": "no such file"}]

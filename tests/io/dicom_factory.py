@@ -14,19 +14,19 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import (
     UID,
     ComprehensiveSRStorage,
-    CTImageStorage,
     ExplicitVRLittleEndian,
     JPEGLosslessSV1,
     MediaStorageDirectoryStorage,
     generate_uid,
 )
 
+from ctangel.synthetic.ct_dicom import AXIAL, ct_slice_dataset, save_dataset
+
 STUDY_UID: Final = "1.2.826.0.1.3680043.8.498.1"
 PATIENT_ID: Final = "PAT-7"
 #: Identifying attributes written into every file; tests check that they never reach a log.
 PATIENT_NAME: Final = "Doe^Jane"
 PATIENT_BIRTH_DATE: Final = "19610203"
-AXIAL: Final = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def _file_dataset(sop_class: str, sop_uid: str | None = None) -> FileDataset:
@@ -60,34 +60,36 @@ def ct_slice(
     sop_uid: str | None = None,
 ) -> FileDataset:
     """A CT Image Storage slice holding ``raw`` (int16 or uint16) as stored values."""
-    ds = _file_dataset(CTImageStorage, sop_uid)
-    ds.Modality = "CT"
-    ds.Manufacturer = "ACME"
-    ds.ManufacturerModelName = "Scan 1"
-    ds.SeriesDescription = "Chest 1mm"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = series_number
-    ds.ImageType = list(image_type)
-    if instance is not None:
-        ds.InstanceNumber = instance
-    if position is not None:
-        ds.ImagePositionPatient = [float(p) for p in position]
-    if orientation is not None:
-        ds.ImageOrientationPatient = [float(c) for c in orientation]
-    ds.PixelSpacing = [float(s) for s in pixel_spacing]
-    ds.SliceThickness = 1.25
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = intercept
-    bits = bits_stored or 16
-    ds.set_pixel_data(np.ascontiguousarray(raw), "MONOCHROME2", bits, generate_instance_uid=False)
+    ds = ct_slice_dataset(
+        raw,
+        sop_uid=sop_uid or generate_uid(),
+        study_uid=STUDY_UID,
+        series_uid=series_uid,
+        patient_id=PATIENT_ID,
+        patient_name=PATIENT_NAME,
+        position=position,
+        orientation=orientation,
+        pixel_spacing=pixel_spacing,
+        slice_thickness=1.25,
+        instance=instance,
+        series_number=series_number,
+        slope=slope,
+        intercept=intercept,
+        bits_stored=bits_stored or 16,
+        attributes={
+            "Manufacturer": "ACME",
+            "ManufacturerModelName": "Scan 1",
+            "SeriesDescription": "Chest 1mm",
+            "ImageType": list(image_type),
+            "PatientBirthDate": PATIENT_BIRTH_DATE,
+        },
+    )
     return ds
 
 
 def save(ds: FileDataset, path: Path) -> Path:
     """Write ``ds`` as a DICOM file (preamble, file meta) at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return save_dataset(ds, path)
 
 
 def jpeg_lossless_sv1(ds: FileDataset) -> FileDataset:

@@ -14,14 +14,10 @@ from ctangel.errors import InputError
 from ctangel.metrics.confusion import ConfusionCounts
 from ctangel.metrics.evaluate import LABELS_NEEDED, MASKS_NEEDED, evaluate
 
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "results.schema.json"
 
-
-def test_the_hand_made_results_have_the_shared_schema_shape() -> None:
-    if not SCHEMA.is_file():
-        pytest.skip(f"{SCHEMA} is absent (staged beside the checkout)")
+def test_the_hand_made_results_have_the_shared_schema_shape(results_schema: dict) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.validate(results_document(), json.loads(SCHEMA.read_text(encoding="utf-8")))
+    jsonschema.validate(results_document(), results_schema)
 
 
 def test_label_folder_with_masks(tmp_path: Path) -> None:

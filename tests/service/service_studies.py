@@ -19,10 +19,10 @@ from typing import Any, Final
 import httpx
 import numpy as np
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import CTImageStorage, MRImageStorage, generate_uid
 
 from ctangel.models.checkpoint import write_untrained_pair
+from ctangel.synthetic.ct_dicom import ct_slice_dataset, dataset_bytes
 
 TOKEN: Final = "test-token-0123456789abcdef"
 AUTH: Final = {"Authorization": f"Bearer {TOKEN}"}
@@ -58,35 +58,22 @@ def chest_hu(k: int, side: int = SIDE) -> np.ndarray:
 
 def dicom_slice(k: int, series_uid: str, study_uid: str, side: int = SIDE, modality: str = "CT") -> bytes:
     """One DICOM file (preamble, file meta) of a CT slice, or of an MR image when ``modality="MR"``."""
-    meta = FileMetaDataset()
-    sop_class = CTImageStorage if modality == "CT" else MRImageStorage
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = UID(generate_uid())
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientName = PATIENT_NAME
-    ds.PatientBirthDate = PATIENT_BIRTH_DATE
-    ds.PatientID = PATIENT_ID
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = modality
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = "Chest"
-    ds.InstanceNumber = k + 1
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.ImagePositionPatient = [0.0, 0.0, -5.0 * k]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ds.PixelSpacing = [0.7, 0.7]
-    ds.SliceThickness = 5.0
-    ds.RescaleSlope = 1.0
-    ds.RescaleIntercept = -1024.0
-    raw = (chest_hu(k, side) + 1024.0).astype(np.int16)
-    ds.set_pixel_data(raw, "MONOCHROME2", 16, generate_instance_uid=False)
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    ds = ct_slice_dataset(
+        (chest_hu(k, side) + 1024.0).astype(np.int16),
+        sop_uid=generate_uid(),
+        study_uid=study_uid,
+        series_uid=series_uid,
+        patient_id=PATIENT_ID,
+        patient_name=PATIENT_NAME,
+        position=(0.0, 0.0, -5.0 * k),
+        pixel_spacing=(0.7, 0.7),
+        slice_thickness=5.0,
+        instance=k + 1,
+        modality=modality,
+        sop_class=CTImageStorage if modality == "CT" else MRImageStorage,
+        attributes={"PatientBirthDate": PATIENT_BIRTH_DATE, "SeriesDescription": "Chest"},
+    )
+    return dataset_bytes(ds)
 
 
 def dicom_files(n_slices: int, side: int = SIDE, modality: str = "CT") -> list[tuple[str, bytes]]:
@@ -133,11 +120,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def schema_path() -> Path:
-    """The shared results.json schema (``../shared`` beside the checkout)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "results.schema.json"
 
 
 #: Seconds a `ctangel serve` subprocess may take to answer.

@@ -26,6 +26,8 @@ from service_studies import (
     zip_bytes,
 )
 
+from hostile import bomb_png
+
 MIB = 1024 * 1024
 
 
@@ -187,3 +189,38 @@ def test_failing_job_says_why_and_the_next_goes_on(client: TestClient) -> None:
     assert client.get(f"/api/jobs/{bad}/results").status_code == 409
     done = wait_for(lambda: client.get(f"/api/jobs/{good}").json(), finished, 60)
     assert done["status"] == "done"
+
+
+@pytest.mark.parametrize("side", [30000, 12000])
+def test_bare_bomb_png_is_413(client: TestClient, side: int) -> None:
+    code, detail = post(client, bomb_png(side, side), "bomb.png")
+    assert code == 413, detail
+    assert "bomb.png" in detail and "pixels per image" in detail
+
+
+@pytest.mark.parametrize("side", [30000, 12000])
+def test_bomb_png_in_a_zip_alone_is_a_4xx_with_a_reason(client: TestClient, side: int) -> None:
+    code, detail = post(client, zip_bytes([("bomb.png", bomb_png(side, side))]), "bomb.zip")
+    assert code == 422, detail
+    assert "bomb.png" in detail and "over the limit" in detail
+
+
+def test_bomb_png_beside_a_series_is_a_warning_and_the_series_is_analysed(client: TestClient) -> None:
+    entries = [*dicom_files(2), ("pictures/bomb.png", bomb_png(12000, 12000))]
+    response = client.post("/api/studies", files={"file": ("mixed.zip", zip_bytes(entries))})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["n_studies"] == 1 and any("bomb.png" in w and "over the limit" in w for w in body["warnings"])
+    job = wait_for(lambda: client.get(f"/api/jobs/{body['job_id']}").json(), finished, 60)
+    assert job["status"] == "done"
+
+
+def test_nan_volume_fails_its_job_with_a_reason(client: TestClient) -> None:
+    import nibabel as nib
+
+    data = np.full((16, 16, 2), np.nan, np.float32)
+    code, detail = post(client, gzip.compress(nib.Nifti1Image(data, np.eye(4)).to_bytes()), "holes.nii.gz")
+    assert code == 202, detail
+    job_id = client.get("/api/jobs").json()["jobs"][0]["job_id"]
+    job = wait_for(lambda: client.get(f"/api/jobs/{job_id}").json(), finished, 60)
+    assert job["status"] == "failed" and "NaN or infinite" in job["error"]

@@ -65,6 +65,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, tiny_models: tuple[Path
         yield f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.slow
 def test_upload_and_view_in_a_browser(browser_path: Path, server_url: str, phantom_zip: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 

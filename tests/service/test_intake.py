@@ -75,3 +75,18 @@ def test_directory_entries_are_fine(tmp_path: Path) -> None:
         zf.mkdir("series")
         zf.writestr("series/IM1.dcm", b"x")
     assert extract_zip(write(tmp_path, "s.zip", buf.getvalue()), tmp_path / "out", LIMITS) == 1
+
+
+def test_zip_that_zipfile_cannot_read_is_400(tmp_path: Path) -> None:
+    """Found by ``make fuzz``: a central directory claiming a second disk made zipfile raise NotImplementedError."""
+    data = (
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00u\xaa\x81]\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\n\x00\x00\x00"
+        b"series/IM2\x03\x00PK\x01\x02\x14\x03T\x00\x00\x00\x08\x00u\xaa\x81]\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00"
+        b"\x00\x00\n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x01\x00\x00\x00\x00series/IM2PK\x05\x06\x00\x00"
+        b"\x00\x00\x01\x00\x01\x008\x00\x00\x00*\x00\x00\x00\x00\x00"
+    )
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    with pytest.raises(UploadError) as caught:
+        extract_zip(path, tmp_path / "out", UploadLimits(1024 * 1024, 10), "odd.zip")
+    assert caught.value.status == 400 and "odd.zip" in caught.value.detail

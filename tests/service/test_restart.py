@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from service_studies import (
     AUTH,
     PATIENT_BIRTH_DATE,
@@ -30,6 +31,7 @@ from service_studies import (
 LONG_STUDY_SLICES = 160
 
 
+@pytest.mark.slow
 def test_kill_9_mid_job_loses_nothing(tmp_path: Path, tiny_models: tuple[Path, Path]) -> None:
     lung, lesion = tiny_models
     port = free_port()

@@ -43,7 +43,7 @@ def test_medseg_test_split_mean_dice(pipeline: Pipeline, shared_data: Path) -> N
     turn = DisplayTransform(transpose=True)
     studies = [image_study([str(p)], str(p.parent), study_id=p.stem, display=turn) for p in images]
     sink = MaskCollector()
-    pipeline.analyze(studies, sink=sink)
+    pipeline.analyze_studies(studies, sink=sink)
     dices = [
         compute_dice(sink.masks[str(p)], read_label(root / "mask_infection" / f"{p.stem}.png", LABEL_THRESHOLD))
         for p in images

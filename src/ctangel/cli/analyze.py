@@ -9,22 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ctangel.constants import (
-    LESION_PROBABILITY_THRESHOLD,
-    LUNG_WINDOW_LEVEL_HU,
-    LUNG_WINDOW_WIDTH_HU,
-    MIN_LESION_AREA_PX_AT_512,
-    PATIENT_MIN_POSITIVE_SLICES,
-    PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512,
-)
-from ctangel.models.registry import DEFAULT_MODELS
-
-
-class BackendChoice(StrEnum):
-    """Inference engines."""
-
-    onnx = "onnx"
-    torch = "torch"
+from ctangel.cli.options import AnalysisOptions, analysis_options
 
 
 class RegionChoice(StrEnum):
@@ -42,6 +27,7 @@ class OverlayChoice(StrEnum):
     none = "none"
 
 
+@analysis_options
 def analyze_command(
     inputs: Annotated[
         list[Path],
@@ -56,27 +42,6 @@ def analyze_command(
         bool, typer.Option("--masks", help="write lesion masks (NIfTI for volumes, PNG for images)")
     ] = False,
     overlays: Annotated[OverlayChoice, typer.Option(help="slices that get an overlay image")] = OverlayChoice.positive,
-    lung_model: Annotated[str, typer.Option(help="lung model: registry name or checkpoint path")] = DEFAULT_MODELS[
-        "lung"
-    ],
-    lesion_model: Annotated[str, typer.Option(help="lesion model: registry name or checkpoint path")] = DEFAULT_MODELS[
-        "lesion"
-    ],
-    window_width: Annotated[float, typer.Option(help="HU window width for DICOM/NIfTI")] = LUNG_WINDOW_WIDTH_HU,
-    window_level: Annotated[float, typer.Option(help="HU window level for DICOM/NIfTI")] = LUNG_WINDOW_LEVEL_HU,
-    threshold: Annotated[float, typer.Option(help="lesion probability cut-off")] = LESION_PROBABILITY_THRESHOLD,
-    min_area: Annotated[float, typer.Option(help="a lesion must hold more pixels than this, at 512x512")] = float(
-        MIN_LESION_AREA_PX_AT_512
-    ),
-    patient_slices: Annotated[
-        int, typer.Option(help="patient rule: positive slices needed")
-    ] = PATIENT_MIN_POSITIVE_SLICES,
-    patient_area: Annotated[float, typer.Option(help="patient rule: lesion px at 512x512 needed in all")] = float(
-        PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512
-    ),
-    backend: Annotated[BackendChoice, typer.Option(help="inference engine")] = BackendChoice.onnx,
-    threads: Annotated[int | None, typer.Option(help="threads per model (default: all cores)")] = None,
-    flip_tta: Annotated[bool, typer.Option(help="average with the mirrored slice (slower, steadier)")] = False,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler (tcp://HOST:8786): one task per study, resumable")
     ] = None,
@@ -90,26 +55,23 @@ def analyze_command(
     dicom_seg: Annotated[
         bool, typer.Option("--dicom-seg", help="write a DICOM SEG per DICOM series (lesion, lungs per lobe/zone)")
     ] = False,
+    *,
+    analysis: AnalysisOptions,
 ) -> None:
     """Find the lung region and the lesions of every slice; call each image, study and patient; write a report."""
     from tqdm import tqdm
 
     from ctangel.inference import AnalysisSettings, Pipeline
+    from ctangel.io import discover
+    from ctangel.io.deidentify import Deidentifier, cli_key_folder, load_or_create_key
+    from ctangel.io.limits import set_max_image_pixels
     from ctangel.report import OutputWriter
 
-    settings = AnalysisSettings(
-        lung_model=lung_model,
-        lesion_model=lesion_model,
-        window_width=window_width,
-        window_level=window_level,
-        lesion_threshold=threshold,
-        min_lesion_area_px_at_512=min_area,
-        patient_min_positive_slices=patient_slices,
-        patient_min_lesion_area_px_at_512=patient_area,
-        backend=backend.value,
-        threads=threads,
-        flip_tta=flip_tta,
-    )
+    settings = AnalysisSettings(**analysis.settings)
+    set_max_image_pixels(analysis.max_image_pixels)
+    if analysis.deidentify and (dicom_seg or scheduler is not None or workers is not None):
+        raise typer.BadParameter("--deidentify does not cover --dicom-seg or cluster runs yet; leave one out")
+    deidentifier = Deidentifier(load_or_create_key(cli_key_folder())) if analysis.deidentify else None
     if scheduler is not None or workers is not None:
         from ctangel.cli.cluster import analyze_on_cluster_command
         from ctangel.distributed import OutputOptions
@@ -133,8 +95,11 @@ def analyze_command(
         bar.total = n
         bar.refresh()
 
+    found = discover(inputs)
     try:
-        result = pipeline.analyze(inputs, sink=writer, progress=bar.update, on_total=set_total)
+        result = pipeline.analyze_studies(
+            deidentifier.apply(found) if deidentifier else found, sink=writer, progress=bar.update, on_total=set_total
+        )
     finally:
         bar.close()
     for patient in result.patients:

@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
-from ctangel.cli.analyze import BackendChoice
-from ctangel.models.registry import DEFAULT_MODELS
+from ctangel.cli.options import AnalysisOptions, analysis_options
 from ctangel.service.config import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_KEEP_INPUTS_S,
     DEFAULT_MAX_UNZIPPED_BYTES,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_ZIP_FILES,
@@ -22,6 +24,7 @@ from ctangel.service.config import (
 )
 
 
+@analysis_options
 def serve_command(
     host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -35,14 +38,19 @@ def serve_command(
         int, typer.Option(help="largest total a zip or .nii.gz may unpack to, MiB")
     ] = DEFAULT_MAX_UNZIPPED_BYTES // MIB,
     max_zip_files: Annotated[int, typer.Option(help="most files in a zip or an upload")] = DEFAULT_MAX_ZIP_FILES,
-    lung_model: Annotated[str, typer.Option(help="lung model: registry name or checkpoint path")] = DEFAULT_MODELS[
-        "lung"
-    ],
-    lesion_model: Annotated[str, typer.Option(help="lesion model: registry name or checkpoint path")] = DEFAULT_MODELS[
-        "lesion"
-    ],
-    backend: Annotated[BackendChoice, typer.Option(help="inference engine")] = BackendChoice.onnx,
-    threads: Annotated[int | None, typer.Option(help="threads per model (default: all cores / workers)")] = None,
+    keep_inputs_s: Annotated[
+        float,
+        typer.Option(
+            help="seconds an uploaded study is kept after its job ends (0: deleted when it ends; results are kept)",
+            min=0,
+        ),
+    ] = DEFAULT_KEEP_INPUTS_S,
+    header_timeout_s: Annotated[
+        float, typer.Option(help="seconds a client has to send a request's headers", min=0.1)
+    ] = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout_s: Annotated[
+        float, typer.Option(help="seconds an upload may stall between two chunks", min=0.1)
+    ] = DEFAULT_BODY_TIMEOUT_S,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
     dicom_port: Annotated[
         int | None, typer.Option(help="also run a DICOM Storage SCP on this port (studies become jobs)")
@@ -51,6 +59,8 @@ def serve_command(
     dicom_destination: Annotated[
         str | None, typer.Option(help="send each DICOM job's SEG here with C-STORE: AE@host:port")
     ] = None,
+    *,
+    analysis: AnalysisOptions,
 ) -> None:
     """Serve the browser UI and the REST API; jobs run in worker processes and survive restarts.
 
@@ -63,6 +73,7 @@ def serve_command(
     from ctangel.service.config import load_or_create_token
     from ctangel.service.jobs import check_data_dir_free
     from ctangel.service.privacy import guard_logs
+    from ctangel.service.timeouts import protocol_with_header_timeout
 
     level = logging.getLevelNamesMapping().get(log_level.upper())
     if level is None:
@@ -85,10 +96,12 @@ def serve_command(
         max_upload_bytes=max_upload_mib * MIB,
         max_unzipped_bytes=max_unzipped_mib * MIB,
         max_zip_files=max_zip_files,
+        max_image_pixels=analysis.max_image_pixels,
+        keep_inputs_s=keep_inputs_s,
+        deidentify=analysis.deidentify,
+        body_timeout_s=body_timeout_s,
         workers=workers,
-        analysis=AnalysisSettings(
-            lung_model=lung_model, lesion_model=lesion_model, backend=backend.value, threads=threads
-        ),
+        analysis=AnalysisSettings(**analysis.settings),
         dicom=dicom,
     )
     if created:
@@ -102,4 +115,11 @@ def serve_command(
         typer.echo(f"DICOM node {dicom.ae_title} on {host}:{dicom.port} (C-STORE a CT series; it becomes a job)")
     logging.captureWarnings(True)
     guard_logs()
-    uvicorn.run(create_app(config), host=host, port=port, log_level=level, log_config=None)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level=level,
+        log_config=None,
+        http=protocol_with_header_timeout(header_timeout_s),
+    )

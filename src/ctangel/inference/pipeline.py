@@ -299,36 +299,50 @@ class Pipeline:
 
     def analyze(
         self,
-        inputs: Iterable[str | Path] | Iterable[Study],
+        paths: Iterable[str | Path],
         sink: ResultSink | None = None,
         progress: Progress | None = None,
         on_total: Callable[[int], None] | None = None,
     ) -> AnalysisResult:
-        """Analyse every study found in ``inputs`` and make the patient calls.
+        """Analyse every study found under ``paths`` (files, folders, folder trees) and make the patient calls.
 
         A bad input is recorded in ``errors`` (and passed to ``sink.fail_input``); the others go on.
 
         Args:
-            inputs: paths (files, folders, folder trees) or studies already read.
+            paths: files and folders, as the user gave them.
+            sink: receives slices and studies as they are done.
+            progress: called with the number of slices finished, as they finish.
+            on_total: called once with the total number of slices, before the work starts.
+        """
+        return self.analyze_studies(discover(list(paths)), sink, progress, on_total)
+
+    def analyze_studies(
+        self,
+        studies: Iterable[Study | InputError],
+        sink: ResultSink | None = None,
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> AnalysisResult:
+        """Analyse studies already read (as :func:`ctangel.io.discover` yields them, input errors included).
+
+        Args:
+            studies: the studies, and the inputs that could not be read (recorded in ``errors``).
             sink: receives slices and studies as they are done.
             progress: called with the number of slices finished, as they finish.
             on_total: called once with the total number of slices, before the work starts.
         """
         self.timings.reset()
-        items = list(inputs)
-        found: list[Study | InputError] = (
-            list(items) if all(isinstance(x, Study) for x in items) else list(discover(items))  # type: ignore[arg-type]
-        )
-        studies = [s for s in found if isinstance(s, Study)]
+        found = list(studies)
+        readable = [s for s in found if isinstance(s, Study)]
         errors = [e for e in found if isinstance(e, InputError)]
         for err in errors:
             logger.error("%s", err)
             if sink is not None:
                 sink.fail_input(err)
         if on_total is not None:
-            on_total(sum(len(s) for s in studies))
+            on_total(sum(len(s) for s in readable))
         by_patient: dict[str, list[StudyResult]] = {}
-        for study in studies:
+        for study in readable:
             try:
                 result = self.analyze_study(study, sink, progress)
             except CtangelError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, get_args
 
 from ctangel.constants import (
     AIR_COMPONENT_MEDIAN_HU,
@@ -111,8 +111,8 @@ class AnalysisSettings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.patient_min_positive_slices < 1:
             raise ConfigError("patient_min_positive_slices must be at least 1")
-        if self.backend not in ("onnx", "torch"):
-            raise ConfigError(f"backend must be 'onnx' or 'torch', got {self.backend!r}")
+        if self.backend not in get_args(Backend):
+            raise ConfigError(f"backend must be one of {', '.join(get_args(Backend))}, got {self.backend!r}")
         Window(self.window_width, self.window_level)  # validates the width
 
     @property

@@ -46,6 +46,7 @@ from pydicom.uid import (
 )
 
 from ctangel.errors import InputError
+from ctangel.io.limits import check_image_pixels
 from ctangel.io.paths import natural_key
 from ctangel.io.study import DisplayTransform, SlicePixels, Study, VolumeGrid
 from ctangel.log import logger
@@ -83,6 +84,8 @@ _PLANES: Final = ("sagittal", "coronal", "axial")
 _STANDARD_ORIENTATION: Final = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 _PIXEL_DATA_TAG: Final = (0x7FE0, 0x0010)
+#: Float Pixel Data and Double Float Pixel Data, and their bytes per value.
+_FLOAT_PIXEL_DATA_TAGS: Final = {(0x7FE0, 0x0008): 4, (0x7FE0, 0x0009): 8}
 _ITEM_TAG: Final = (0xFFFE, 0xE000)
 _SEQUENCE_DELIMITER_TAG: Final = (0xFFFE, 0xE0DD)
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
@@ -150,16 +153,24 @@ def hu_from_dataset(ds: pydicom.Dataset, path: str | Path) -> npt.NDArray[np.flo
     """The slice's pixels in HU (``pixel * RescaleSlope + RescaleIntercept``), float32 ``(rows, cols)``.
 
     Raises:
-        InputError: the pixel data cannot be decoded (for example a transfer syntax with no decoder).
+        InputError: the pixel data cannot be decoded (for example a transfer syntax with no decoder), or the
+            slice is over the pixel cap (:func:`~ctangel.io.limits.max_image_pixels`).
     """
+    try:
+        rows, cols, frames = _int(ds.get("Rows")), _int(ds.get("Columns")), _int(ds.get("NumberOfFrames")) or 1
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    except Exception as exc:  # pydicom parses elements when they are read, raising many types on damaged ones
+        raise InputError(path, f"damaged DICOM header ({type(exc).__name__}: {exc})") from exc
+    if rows is None or cols is None:
+        raise InputError(path, "the header has no image size (Rows, Columns): the file is damaged or cut short")
+    check_image_pixels(str(path), rows, cols * max(frames, 1), "DICOM image")
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for undecodable pixel data
         raise InputError(path, f"cannot decode the pixel data ({exc})") from exc
     if pixels.ndim != 2:
         raise InputError(path, f"expected a single-frame greyscale slice, got pixel array of shape {pixels.shape}")
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
     hu = pixels.astype(np.float32)
     if slope != 1.0:
         hu *= np.float32(slope)
@@ -213,9 +224,20 @@ def read_dicom_header(path: str | Path) -> CtSliceHeader | SkippedFile | None:
         raise InputError(name, "no such file") from exc
     except OSError as exc:
         raise InputError(name, f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    except InputError:
+        raise
+    except Exception as exc:  # pydicom parses elements when they are read, raising many types on damaged ones
+        raise InputError(
+            name, f"damaged DICOM header ({type(exc).__name__}: {exc}); copy or export the file again"
+        ) from exc
     if problem is not None:
         raise InputError(name, f"{problem}; copy or export the file again")
-    return _header_of(ds, name)
+    try:
+        return _header_of(ds, name)
+    except Exception as exc:  # as above: an element that cannot be parsed
+        raise InputError(
+            name, f"damaged DICOM header ({type(exc).__name__}: {exc}); copy or export the file again"
+        ) from exc
 
 
 def display_transform(orientation: Sequence[float]) -> DisplayTransform:
@@ -319,8 +341,10 @@ def _classify(ds: Dataset, path: str) -> SkippedFile | None:
     samples = _int(ds.get("SamplesPerPixel"))
     if samples not in (None, 1):
         return SkippedFile(path, f"not a greyscale image ({samples} samples per pixel)")
-    if _int(ds.get("Rows")) is None or _int(ds.get("Columns")) is None:
+    rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    if rows is None or cols is None:
         raise InputError(path, "the CT header has no image size (Rows, Columns): the file is damaged or cut short")
+    check_image_pixels(path, rows, cols, "CT slice")
     return None
 
 
@@ -339,7 +363,9 @@ def _pixel_data_problem(fp: BinaryIO, ds: Dataset) -> str | None:
     head = fp.read(8)
     if len(head) < 8:
         return "the file ends before its pixel data (truncated)"
-    if struct.unpack(f"{endian}HH", head[:4]) != _PIXEL_DATA_TAG:
+    tag = struct.unpack(f"{endian}HH", head[:4])
+    value_bytes = _FLOAT_PIXEL_DATA_TAGS.get(tag)
+    if tag != _PIXEL_DATA_TAG and value_bytes is None:
         return "the CT file holds no pixel data"
     if implicit:
         (length,) = struct.unpack(f"{endian}I", head[4:8])
@@ -357,7 +383,7 @@ def _pixel_data_problem(fp: BinaryIO, ds: Dataset) -> str | None:
         return _fragments_problem(fp, start + head_len, size)
     if start + head_len + length > size:
         return f"truncated: its pixel data needs {length} bytes but the file holds {size - start - head_len}"
-    bits = _int(ds.get("BitsAllocated")) or 16
+    bits = value_bytes * _BITS_PER_BYTE if value_bytes else _int(ds.get("BitsAllocated")) or 16
     needed = (_int(ds.get("Rows")) or 0) * (_int(ds.get("Columns")) or 0) * bits // _BITS_PER_BYTE
     if length < needed:
         return f"its pixel data holds {length} bytes, fewer than Rows x Columns needs ({needed})"

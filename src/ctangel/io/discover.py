@@ -20,7 +20,14 @@ from pathlib import Path
 
 from ctangel.errors import InputError
 from ctangel.io.dicom import CtSliceHeader, SkippedFile, dicom_studies, read_dicom_header
-from ctangel.io.image import image_size, image_study, is_image_file, read_image_file
+from ctangel.io.image import (
+    WIDE_GREY_DESCRIPTION,
+    image_header,
+    image_study,
+    is_image_file,
+    is_wide_grey,
+    read_image_file,
+)
 from ctangel.io.nifti import read_nifti
 from ctangel.io.paths import folder_name, is_hidden, is_nifti_file, natural_key
 from ctangel.io.study import Study
@@ -130,16 +137,19 @@ def _discover_folder(root: str) -> list[Study | InputError]:
             errors.append(exc)
     for folder, paths in image_folders.items():
         readable = []
+        wide = False
         for path in paths:
             try:
-                image_size(path)
+                _, _, mode = image_header(path)
             except InputError as exc:
                 errors.append(exc)
                 continue
+            wide = wide or is_wide_grey(mode)
             readable.append(path)
         if readable:
             name = folder_name(folder) if folder == root else Path(os.path.relpath(folder, root)).as_posix()
-            studies.append(image_study(readable, folder, study_id=name))
+            description = WIDE_GREY_DESCRIPTION if wide else "8-bit images"
+            studies.append(image_study(readable, folder, study_id=name, description=description))
 
     for item in skipped:
         _log_skipped(item)

@@ -11,6 +11,7 @@ input in any viewer; for a DICOM series they form the display volume with :attr:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,7 @@ from nibabel.orientations import (
 )
 
 from ctangel.errors import InputError
+from ctangel.io.limits import check_image_pixels
 from ctangel.io.paths import nifti_stem
 from ctangel.io.study import DisplayTransform, SlicePixels, Study, VolumeGrid
 
@@ -58,9 +60,19 @@ def read_nifti(path: str | Path) -> Study:
         path: the ``.nii`` or ``.nii.gz`` file; kept as given in ``input`` and ``sources``.
 
     Raises:
-        InputError: the file is missing, not NIfTI, damaged or truncated, not 3-D, or not numeric.
+        InputError: the file is missing, not NIfTI, damaged or truncated, not 3-D, not numeric, or its slices
+            are over the pixel cap (:func:`~ctangel.io.limits.max_image_pixels`).
     """
     name = str(path)
+    try:
+        return _read_nifti(name)
+    except InputError:
+        raise
+    except Exception as exc:  # nibabel and numpy raise many types on a damaged header (NaN, absurd values)
+        raise InputError(name, f"a damaged NIfTI header ({type(exc).__name__}: {exc}); copy the file again") from exc
+
+
+def _read_nifti(name: str) -> Study:
     try:
         image = nib.load(name)
     except FileNotFoundError as exc:
@@ -79,6 +91,8 @@ def read_nifti(path: str | Path) -> Study:
     dtype = image.get_data_dtype()
     if dtype.kind not in _NUMERIC_KINDS or dtype.names is not None:
         raise InputError(name, f"voxels of type {dtype} are not CT values; give a grey-value volume")
+    if any(n < 1 for n in shape):
+        raise InputError(name, f"the header gives the volume a shape of {shape}, with no voxels; the file is damaged")
     _check_size(name, image, shape)
 
     spatial = (shape[0], shape[1], shape[2])
@@ -89,6 +103,7 @@ def read_nifti(path: str | Path) -> Study:
     # The file's 2-D slice has axes in_plane[0], in_plane[1]; display rows come from the one that becomes row.
     row_axis = next(axis for axis in in_plane if to_display[axis, 0] == 1)
     col_axis = next(axis for axis in in_plane if to_display[axis, 0] == 0)
+    check_image_pixels(name, spatial[row_axis], spatial[col_axis], "NIfTI slice")
     display = DisplayTransform(
         transpose=row_axis != in_plane[0],
         flip_rows=bool(to_display[row_axis, 1] == -1),
@@ -101,7 +116,7 @@ def read_nifti(path: str | Path) -> Study:
     qform_code = int(image.header["qform_code"])
     sform_code = int(image.header["sform_code"])
     stem = nifti_stem(name)
-    slice_voxels = int(np.prod(spatial)) // count
+    slice_voxels = math.prod(spatial) // count
     block = max(1, NIFTI_GZ_BLOCK_VOXELS // slice_voxels) if name.lower().endswith(".gz") else 1
     return Study(
         patient_id=stem,
@@ -188,7 +203,7 @@ def _check_size(name: str, image: nib.Nifti1Image | nib.Nifti2Image, shape: tupl
     if name.lower().endswith(".gz"):
         return
     offset = int(getattr(image.dataobj, "offset", 0))  # where the proxy starts reading the voxels
-    needed = offset + int(np.prod(shape)) * image.get_data_dtype().itemsize
+    needed = offset + math.prod(shape) * image.get_data_dtype().itemsize
     size = os.path.getsize(name)
     if size < needed:
         raise InputError(name, f"truncated: {size} bytes, the header needs {needed}; copy the file again")

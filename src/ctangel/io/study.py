@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctangel._types import Box, PixelKind
+from ctangel.errors import InputError
 
 #: A slice's pixels: HU (float32) or 8-bit grey values (uint8), ``(rows, cols)``.
 SlicePixels = npt.NDArray[np.float32] | npt.NDArray[np.uint8]
@@ -154,9 +155,20 @@ class Study:
         """Slice ``index`` (head to feet) in display orientation.
 
         Raises:
-            InputError: the slice's file cannot be read.
+            InputError: the slice's file cannot be read, or it holds NaN or infinite values (a float volume
+                with holes would otherwise look like air, and a study of it like a confident negative).
         """
-        return self.loader(index)
+        pixels = self.loader(index)
+        if pixels.dtype.kind == "f":
+            finite = np.isfinite(pixels)
+            if not finite.all():
+                bad = int(pixels.size - np.count_nonzero(finite))
+                raise InputError(
+                    self.sources[index],
+                    f"{bad} of its {pixels.size} values are NaN or infinite; the slice cannot be analysed "
+                    "(fill the missing values, e.g. with -1000 HU for air, and save it again)",
+                )
+        return pixels
 
     def __iter__(self) -> Iterator[SlicePixels]:
         for i in range(len(self)):

@@ -3,10 +3,13 @@
 Layout of the data folder ``DATA``::
 
     DATA/token                          the access token (mode 0600), unless $CTANGEL_TOKEN gives it
+    DATA/deidentify.key                 the key of --deidentify's pseudonyms (mode 0600), unless
+                                        $CTANGEL_DEIDENTIFY_KEY gives it
     DATA/jobs.sqlite3                   the job queue and every job's state (SQLite, WAL mode)
     DATA/serve.lock                     held (flock) by the one server using this folder
     DATA/tmp/<random>/                  an upload while it arrives and is checked (removed after)
-    DATA/jobs/<job_id>/input/           what the pipeline reads: the uploaded files, or the zip's content
+    DATA/jobs/<job_id>/input/           what the pipeline reads: the uploaded files, or the zip's content;
+                                        removed when the job ends (or ``keep_inputs_s`` later)
     DATA/jobs/<job_id>/output/          the OutputWriter's folder: results.json, report.html, studies/,
                                         masks/ and masks.zip
     DATA/jobs/<job_id>/slices/<n>/      the viewer's images of study ``n``: ``<k>.png`` (lung window) and,
@@ -50,6 +53,16 @@ DEFAULT_MAX_UPLOAD_BYTES: Final = 2 * GIB
 DEFAULT_MAX_UNZIPPED_BYTES: Final = 8 * GIB
 #: Most files a zip (or a multi-file upload) may hold.
 DEFAULT_MAX_ZIP_FILES: Final = 20_000
+#: Seconds an uploaded study (the job's input folder) is kept after its job ends: 0, deleted when it ends.
+#: Its results (results.json, report, masks, viewer images) are kept until the job is deleted.
+DEFAULT_KEEP_INPUTS_S: Final = 0.0
+#: Seconds a client has to send a request's head (request line and headers).
+DEFAULT_HEADER_TIMEOUT_S: Final = 10.0
+#: Seconds an upload's body may stall between two chunks.
+DEFAULT_BODY_TIMEOUT_S: Final = 30.0
+#: Uploads checked (unpacked, discovered) at once; more wait their turn, so that a few heavy uploads cannot
+#: take every thread of the server.
+DEFAULT_MAX_CONCURRENT_INTAKES: Final = 2
 #: Worker processes: one, since the pipeline already uses every core.
 DEFAULT_WORKERS: Final = 1
 #: Seconds an idle worker waits before looking at the queue again.
@@ -86,6 +99,14 @@ class ServiceConfig:
         max_upload_bytes: largest upload, all its files together (413 above it).
         max_unzipped_bytes: largest total a zip, or a gzip-compressed NIfTI, may unpack to (413 above it).
         max_zip_files: most files a zip, or an upload of several files, may hold (413 above it).
+        max_image_pixels: the pixel cap of every reader, at upload and in the workers (None: the default,
+            or ``$CTANGEL_MAX_IMAGE_PIXELS``).
+        keep_inputs_s: seconds a job's uploaded input is kept after the job ends (0: deleted when it ends).
+        deidentify: replace patient identifiers with keyed hashes in every output, the job list included.
+        header_timeout_s: seconds a client has to send a request's head (enforced by ``ctangel serve``'s
+            HTTP protocol).
+        body_timeout_s: seconds an upload may stall between two chunks (408 after it).
+        max_concurrent_intakes: uploads checked at once (others wait).
         workers: worker processes; each loads the models once.
         analysis: the pipeline's settings (models, window, thresholds), as for ``ctangel analyze``.
         poll_interval_s: seconds an idle worker waits before looking at the queue again.
@@ -101,6 +122,12 @@ class ServiceConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_BYTES
     max_zip_files: int = DEFAULT_MAX_ZIP_FILES
+    max_image_pixels: int | None = None
+    keep_inputs_s: float = DEFAULT_KEEP_INPUTS_S
+    deidentify: bool = False
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_concurrent_intakes: int = DEFAULT_MAX_CONCURRENT_INTAKES
     workers: int = DEFAULT_WORKERS
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
@@ -109,10 +136,24 @@ class ServiceConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        for name in ("max_upload_bytes", "max_unzipped_bytes", "max_zip_files", "workers", "max_attempts"):
+        for name in (
+            "max_upload_bytes",
+            "max_unzipped_bytes",
+            "max_zip_files",
+            "workers",
+            "max_attempts",
+            "max_concurrent_intakes",
+        ):
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"service: {name} must be at least 1, got {value}")
+        if self.max_image_pixels is not None and self.max_image_pixels < 1:
+            raise ConfigError(f"service: max_image_pixels must be at least 1, got {self.max_image_pixels}")
+        if self.keep_inputs_s < 0:
+            raise ConfigError(f"service: keep_inputs_s must not be negative, got {self.keep_inputs_s}")
+        for name in ("header_timeout_s", "body_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"service: {name} must be positive, got {getattr(self, name)}")
         if self.poll_interval_s <= 0:
             raise ConfigError(f"service: poll_interval_s must be positive, got {self.poll_interval_s}")
         if self.token is not None:

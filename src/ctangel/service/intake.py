@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -35,7 +36,9 @@ from typing import Final
 from PIL import Image
 
 from ctangel.errors import CtangelError, InputError
+from ctangel.io.deidentify import Deidentifier
 from ctangel.io.discover import discover
+from ctangel.io.limits import max_image_pixels
 from ctangel.io.study import Study
 from ctangel.report.names import UniqueNames, safe_name
 
@@ -53,8 +56,6 @@ RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
 #: Deepest folder nesting and longest name component (bytes) allowed in a zip.
 MAX_ZIP_DEPTH: Final = 32
 MAX_NAME_BYTES: Final = 255
-#: Largest image (pixels) decoded at upload.
-MAX_IMAGE_PIXELS: Final = 64 * 1024 * 1024
 #: Error lines quoted in a rejection.
 MAX_QUOTED_ERRORS: Final = 5
 
@@ -204,7 +205,9 @@ def _is_nifti_header(head: bytes) -> bool:
     return False
 
 
-def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: UploadLimits) -> PreparedInput:
+def prepare_input(
+    files: Sequence[ReceivedFile], input_dir: Path, limits: UploadLimits, deidentifier: Deidentifier | None = None
+) -> PreparedInput:
     """Check the uploaded files and lay them out in ``input_dir`` as the worker will read them.
 
     A zip must come alone and is unpacked (then deleted); other files are moved in under safe names with the
@@ -214,6 +217,7 @@ def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: Upload
         files: the upload's files (in the same file system as ``input_dir``).
         input_dir: the folder to create and fill.
         limits: what the upload may unpack to.
+        deidentifier: when given, the warnings name the upload's files by keyed hashes.
 
     Raises:
         UploadError: the upload is not something to analyse, is damaged, unsafe or too large.
@@ -253,7 +257,7 @@ def prepare_input(files: Sequence[ReceivedFile], input_dir: Path, limits: Upload
             os.replace(f.path, target)
         n_files = len(files)
     fsync_dir(input_dir)
-    studies, errors = _discover(input_dir, files[0].filename if len(files) == 1 else "the upload")
+    studies, errors = _discover(input_dir, files[0].filename if len(files) == 1 else "the upload", deidentifier)
     if not studies:
         detail = _errors_text(errors) or f"nothing to analyse; {_WHAT_TO_GIVE}"
         raise UploadError(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
@@ -299,26 +303,39 @@ def check_gzip(path: Path, max_bytes: int, filename: str) -> int:
 
 
 def check_image(path: Path, filename: str) -> None:
-    """Decode the image once.
+    """Decode the image once, after its size is checked against the pixel cap every reader enforces.
 
     Raises:
-        UploadError: it is damaged or cut short (400), or larger than :data:`MAX_IMAGE_PIXELS` (413).
+        UploadError: it is damaged or cut short (400), or larger than
+            :func:`~ctangel.io.limits.max_image_pixels` (413).
     """
+    cap = max_image_pixels()
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # the size is checked against the cap right here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             width, height = im.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise UploadError(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"{_quoted(filename)}: {width} x {height} pixels; at most {MAX_IMAGE_PIXELS} pixels per image",
-                )
+            if width * height > cap:
+                raise _too_many_pixels(filename, f"{width} x {height} pixels", cap)
             im.load()
     except UploadError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(filename, "a decompression bomb", cap) from exc
+    except Exception as exc:  # Pillow raises many types on damaged images; its messages may hold our path
+        reason = str(exc).replace(str(path), "the file")
         raise UploadError(
-            HTTPStatus.BAD_REQUEST, f"{_quoted(filename)}: a damaged or truncated image ({exc}); upload it again"
+            HTTPStatus.BAD_REQUEST, f"{_quoted(filename)}: a damaged or truncated image ({reason}); upload it again"
         ) from exc
+
+
+def _too_many_pixels(filename: str, what: str, cap: int) -> UploadError:
+    return UploadError(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"{_quoted(filename)}: {what}; at most {cap} pixels per image (a CT slice is at most a few thousand "
+        "pixels a side)",
+    )
 
 
 def extract_zip(path: Path, dest: Path, limits: UploadLimits, filename: str = "the zip") -> int:
@@ -337,7 +354,11 @@ def extract_zip(path: Path, dest: Path, limits: UploadLimits, filename: str = "t
     name = _quoted(filename)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    except NotImplementedError as exc:  # a zip spanning several disks, or another feature zipfile lacks
+        raise UploadError(
+            HTTPStatus.BAD_REQUEST, f"{name}: a zip this server cannot read ({exc}); zip the folder again as one file"
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise UploadError(
             HTTPStatus.BAD_REQUEST, f"{name}: not a readable zip archive ({exc}); is it truncated?"
         ) from exc
@@ -476,15 +497,19 @@ def _member_parts(info: zipfile.ZipInfo, name: str) -> list[str]:
     return parts
 
 
-def _discover(input_dir: Path, upload_name: str) -> tuple[list[Study], list[str]]:
-    """Discovery on the input folder, its errors worded with paths inside the upload."""
+def _discover(input_dir: Path, upload_name: str, deidentifier: Deidentifier | None) -> tuple[list[Study], list[str]]:
+    """Discovery on the input folder, its errors worded with paths inside the upload (or their pseudonyms)."""
     studies: list[Study] = []
     errors: list[str] = []
     for item in discover([str(input_dir)]):
         if isinstance(item, Study):
             studies.append(item)
-        else:
-            errors.append(describe_input_error(item, input_dir, upload_name))
+            continue
+        text = describe_input_error(item, input_dir, upload_name)
+        if deidentifier is not None:
+            where = text.partition(": ")[0]
+            text = deidentifier.text(text, [where, upload_name])
+        errors.append(text)
     return studies, errors
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import IO, Final
 
 from ctangel.errors import ConfigError, CtangelError
+from ctangel.io.deidentify import Deidentifier, load_or_create_key
+from ctangel.io.limits import set_max_image_pixels
 from ctangel.report.writer import RESULTS_NAME
 from ctangel.service.config import INPUT_DIR, ServiceConfig
 from ctangel.service.intake import (
@@ -71,6 +73,7 @@ class JobService:
         self.layout = config.layout
         self.store = JobStore(self.layout.db)
         self.limits = UploadLimits(config.max_unzipped_bytes, config.max_zip_files)
+        self.deidentifier: Deidentifier | None = None
         self._lock: IO[bytes] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -83,6 +86,9 @@ class JobService:
         """
         self.layout.create()
         self._lock = _lock(self.layout.root / LOCK_NAME)
+        set_max_image_pixels(self.config.max_image_pixels)
+        if self.config.deidentify:
+            self.deidentifier = Deidentifier(load_or_create_key(self.layout.root))
         requeued = self.store.requeue_running()
         if requeued:
             log.info("%d interrupted job(s) back in the queue", len(requeued))
@@ -124,14 +130,14 @@ class JobService:
             UploadError: the upload cannot be analysed (with the HTTP status to answer).
         """
         try:
-            prepared = prepare_input(files, upload_dir / INPUT_DIR, self.limits)
+            prepared = prepare_input(files, upload_dir / INPUT_DIR, self.limits, self.deidentifier)
             job_id = uuid.uuid4().hex
             os.rename(upload_dir, self.layout.job(job_id))
             fsync_dir(self.layout.jobs)
             job = self.store.add(
                 JobRecord(
                     id=job_id,
-                    filename=_display_name(files),
+                    filename=_display_name(files, self.deidentifier),
                     status="queued",
                     n_files=prepared.n_files,
                     size_bytes=prepared.size_bytes,
@@ -205,14 +211,22 @@ class JobService:
         return [(j, positions.get(j.id)) for j in jobs]
 
     def delete(self, job_id: str) -> None:
-        """Delete the job and its files (a running job stops at its next chunk).
+        """Delete the job and its files.
+
+        A running job's files are left to its worker, which stops at its next chunk of slices and removes
+        them (removing them under it would make its reads fail and log errors for a job nobody wants); a
+        worker that died first leaves them to the next start's sweep.
 
         Raises:
             JobNotFoundError: no job has this id.
         """
         self.get(job_id)
-        if self.store.delete(job_id) is None:
+        record = self.store.delete(job_id)
+        if record is None:
             raise JobNotFoundError(f"job {job_id!r} not found; it may have been deleted")
+        if record.status == "running":
+            log.info("job %s deleted; its worker stops and removes its files", job_id)
+            return
         remove_tree(self.layout.job(job_id))
         log.info("job %s deleted", job_id)
 
@@ -262,8 +276,10 @@ class JobService:
         return job
 
 
-def _display_name(files: Sequence[ReceivedFile]) -> str:
+def _display_name(files: Sequence[ReceivedFile], deidentifier: Deidentifier | None) -> str:
     first = re.split(r"[\\/]", files[0].filename)[-1] or "upload"
+    if deidentifier is not None:
+        first = deidentifier.path(first)
     return first if len(files) == 1 else f"{first} (+{len(files) - 1} more)"
 
 

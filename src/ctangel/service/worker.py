@@ -26,6 +26,9 @@ from typing import Final, Literal
 
 from ctangel.errors import CtangelError
 from ctangel.inference import AnalysisResult, Pipeline
+from ctangel.io import discover
+from ctangel.io.deidentify import Deidentifier, load_or_create_key
+from ctangel.io.limits import set_max_image_pixels
 from ctangel.models.runtime import default_threads
 from ctangel.report import OutputWriter
 from ctangel.report.writer import MASKS_DIR
@@ -48,6 +51,8 @@ EXHAUSTED: Final = (
     "the analysis was interrupted {n} times (the worker process stopped: out of memory, or the server was "
     "restarted); the study may be too large for this server"
 )
+#: Seconds between two looks for uploaded inputs past their keeping time (``keep_inputs_s``).
+INPUT_SWEEP_INTERVAL_S: Final = 60.0
 #: Random bytes of a claim (what fences a worker's writes to the job it took).
 CLAIM_BYTES: Final = 16
 WORKER_LOG_FORMAT: Final = "%(levelname)s %(name)s [worker %(process)d]: %(message)s"
@@ -91,7 +96,12 @@ def summarize(result: AnalysisResult) -> dict[str, int]:
     }
 
 
-def analyze_job(pipeline: Pipeline, job_dir: Path, report_progress: Callable[[float], None]) -> JobOutcome:
+def analyze_job(
+    pipeline: Pipeline,
+    job_dir: Path,
+    report_progress: Callable[[float], None],
+    deidentifier: Deidentifier | None = None,
+) -> JobOutcome:
     """Analyse a job's ``input`` folder into its ``output`` and ``slices`` folders (emptied first).
 
     The pipeline runs with the job's folder as the working directory, so the paths results.json records are
@@ -101,6 +111,7 @@ def analyze_job(pipeline: Pipeline, job_dir: Path, report_progress: Callable[[fl
         pipeline: the worker's pipeline.
         job_dir: the job's folder.
         report_progress: called with 0..1 after every chunk of slices; may raise to stop the job.
+        deidentifier: when given, the outputs name the patient only by keyed hashes.
 
     Raises:
         CtangelError: the outputs cannot be written.
@@ -122,7 +133,10 @@ def analyze_job(pipeline: Pipeline, job_dir: Path, report_progress: Callable[[fl
         report_progress(ANALYSIS_SHARE * counts["done"] / max(counts["total"], 1))
 
     with _working_dir(job_dir):
-        result = pipeline.analyze([INPUT_DIR], sink=sink, progress=on_progress, on_total=on_total)
+        found = discover([INPUT_DIR])
+        result = pipeline.analyze_studies(
+            deidentifier.apply(found) if deidentifier else found, sink=sink, progress=on_progress, on_total=on_total
+        )
     warnings = [f"{_in_upload(e['input'])}: {e['error']}" for e in result.errors]
     if not result.patients:
         return JobOutcome("failed", "; ".join(warnings) or "nothing was analysed", None, warnings)
@@ -172,6 +186,9 @@ class Worker:
         self.config = config
         self.should_stop = should_stop
         self.store = store or JobStore(config.layout.db)
+        set_max_image_pixels(config.max_image_pixels)
+        self.deidentifier = Deidentifier(load_or_create_key(config.data_dir)) if config.deidentify else None
+        self._inputs_swept_at = 0.0
         settings = config.analysis
         if settings.threads is None and config.workers > 1:
             settings = replace(settings, threads=max(1, default_threads() // config.workers))
@@ -200,9 +217,11 @@ class Worker:
         """Run the oldest queued job, if any; whether there was one."""
         for job_id in self.store.fail_exhausted(self.config.max_attempts, EXHAUSTED.format(n=self.config.max_attempts)):
             log.warning("job %s: failed after %d interrupted attempts", job_id, self.config.max_attempts)
+            self._drop_input(job_id)
         claim = secrets.token_hex(CLAIM_BYTES)
         job = self.store.claim_next(claim, os.getpid())
         if job is None:
+            self.expire_inputs()
             return False
         self._run(job, claim)
         return True
@@ -222,7 +241,7 @@ class Worker:
             if self.pipeline is None:
                 outcome = JobOutcome("failed", self.load_error)
             else:
-                outcome = analyze_job(self.pipeline, job_dir, report)
+                outcome = analyze_job(self.pipeline, job_dir, report, self.deidentifier)
         except JobGoneError:
             log.info("job %s: deleted or taken back while running; stopped", job.id)
             self._forget_if_deleted(job.id)
@@ -241,6 +260,8 @@ class Worker:
         if not self.store.finish(job.id, claim, outcome.status, outcome.error, outcome.summary, outcome.warnings):
             self._forget_if_deleted(job.id)
             return
+        if self.config.keep_inputs_s == 0:
+            self._drop_input(job.id)
         log.info(
             "job %s: %s in %.1f s (%d input problems)",
             job.id,
@@ -248,6 +269,32 @@ class Worker:
             time.perf_counter() - started,
             len(outcome.warnings),
         )
+
+    def expire_inputs(self, now: float | None = None) -> list[str]:
+        """Remove the uploaded inputs of jobs that ended more than ``keep_inputs_s`` ago (at most once every
+        :data:`INPUT_SWEEP_INTERVAL_S` unless ``now`` is given); the ids of the jobs whose input went."""
+        clock = time.time() if now is None else now
+        if now is None and clock - self._inputs_swept_at < INPUT_SWEEP_INTERVAL_S:
+            return []
+        self._inputs_swept_at = clock
+        expired = [
+            j.id
+            for j in self.store.all()
+            if j.status in ("done", "failed")
+            and j.finished_at is not None
+            and clock - j.finished_at >= self.config.keep_inputs_s
+            and self.config.layout.input(j.id).exists()
+        ]
+        for job_id in expired:
+            self._drop_input(job_id)
+        return expired
+
+    def _drop_input(self, job_id: str) -> None:
+        """The uploaded study holds the patient's data: remove it, keep the results."""
+        folder = self.config.layout.input(job_id)
+        if folder.exists():
+            remove_tree(folder)
+            log.info("job %s: uploaded input removed (results kept)", job_id)
 
     def _forget_if_deleted(self, job_id: str) -> None:
         if self.store.get(job_id) is None:

@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import (
     UID,
     CTImageStorage,
@@ -42,6 +42,7 @@ from pydicom.uid import (
 from ctangel.constants import LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU, MASK_BACKGROUND, MASK_FOREGROUND
 from ctangel.errors import InputError
 from ctangel.log import logger
+from ctangel.synthetic.ct_dicom import ct_slice_dataset
 from ctangel.synthetic.options import Compression
 from ctangel.synthetic.phantom import Phantom
 
@@ -145,9 +146,21 @@ def write_dicom_series(phantom: Phantom, folder: str | Path, compression: Compre
     paths = []
     with _quiet(ENCODER_LOGGERS):
         for i, name in enumerate(names):
-            ds = _slice_dataset(phantom, series, i)
             stored = (phantom.hu[i].astype(np.int32) - RESCALE_INTERCEPT).astype(np.int16)
-            ds.PixelData = stored.tobytes()
+            ds = ct_slice_dataset(
+                stored,
+                sop_uid=_uid(phantom, "instance", str(i)),
+                study_uid=series.StudyInstanceUID,
+                series_uid=series.SeriesInstanceUID,
+                patient_id=PATIENT_ID,
+                patient_name=PATIENT_NAME,
+                position=None,
+                orientation=None,
+                instance=i + 1,
+                slope=RESCALE_SLOPE,
+                intercept=RESCALE_INTERCEPT,
+                attributes=_slice_attributes(phantom, series, i),
+            )
             if syntax != ExplicitVRLittleEndian:
                 ds.compress(syntax, stored, generate_instance_uid=False)
             path = folder / name
@@ -287,25 +300,17 @@ def _series_dataset(phantom: Phantom) -> Dataset:
     return ds
 
 
-def _slice_dataset(phantom: Phantom, series: Dataset, index: int) -> Dataset:
-    ds = Dataset()
-    ds.update(series)
-    sop = _uid(phantom, "instance", str(index))
-    ds.SOPInstanceUID = sop
-    ds.InstanceNumber = index + 1
+def _slice_attributes(phantom: Phantom, series: Dataset, index: int) -> dict[str, object]:
+    """The series' attributes (as :func:`_series_dataset` formats them) and this slice's position."""
+    attributes: dict[str, object] = {element.keyword: element.value for element in series if element.keyword}
     rows, cols = phantom.hu.shape[1:]
     # Pixel centres are symmetric about the image centre, which is the patient-coordinate origin in x, y.
     x0 = -(cols - 1) / 2 * phantom.pixel_spacing_mm
     y0 = -(rows - 1) / 2 * phantom.pixel_spacing_mm
     z = SCAN_TOP_Z_MM - phantom.z_mm(index)
-    ds.ImagePositionPatient = [_ds(x0), _ds(y0), _ds(z)]
-    ds.SliceLocation = _ds(z)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    return ds
+    attributes["ImagePositionPatient"] = [_ds(x0), _ds(y0), _ds(z)]
+    attributes["SliceLocation"] = _ds(z)
+    return attributes
 
 
 def _prepare(folder: Path, names: list[str], pattern: str) -> None:

@@ -240,7 +240,7 @@ def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
 def train(cfg: TrainConfig) -> Checkpoint:
     """Run one training; return the checkpoint written to ``cfg.out`` (the best validation score's)."""
     ddp = _init_distributed()
-    torch.set_flush_denormal(True)  # denormals made CPU steps 10x slower (DEVELOPERS.md)
+    torch.set_flush_denormal(True)  # denormal floats made CPU training steps 10x slower
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     assert cfg.work_dir is not None

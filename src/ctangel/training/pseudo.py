@@ -68,7 +68,7 @@ def write_pseudo_labels(data: Path, lesion_dir: Path, out: Path, pipeline: Pipel
             for v, p in chunk
         ]
         sink = MaskCollector()
-        pipeline.analyze(studies, sink=sink)
+        pipeline.analyze_studies(studies, sink=sink)
         for study in studies:
             source = study.sources[0]
             mask = study.display.apply(sink.masks[source])  # stored -> display, like the image written
