@@ -136,7 +136,7 @@ def test_patients_group_studies_and_results_dict() -> None:
     assert len(res.patients[0].studies) == 2
     d = res.to_dict()
     assert d["models"]["lung"]["name"] == "fake-lung"
-    assert d["settings"]["lesion_threshold"] == 0.5
+    assert d["settings"]["lesion_threshold"] == 0.35
     assert d["patients"][0]["studies"][0]["slices"][0]["source"] == "in/0.dcm"
 
 
