@@ -17,6 +17,7 @@ import typer
 
 from ctangel.constants import (
     DEFAULT_MAX_IMAGE_PIXELS,
+    LESION_LUNG_MARGIN_MM,
     LESION_PROBABILITY_THRESHOLD,
     LUNG_WINDOW_LEVEL_HU,
     LUNG_WINDOW_WIDTH_HU,
@@ -96,6 +97,29 @@ _OPTIONS: Final[list[tuple[str, Any, Any]]] = [
         "flip_tta",
         Annotated[bool, typer.Option("--flip-tta", help="average with the mirrored slice (slower, steadier)")],
         False,
+    ),
+    (
+        "lung_3d",
+        Annotated[bool, typer.Option("--lung-3d/--no-lung-3d", help="one lung mask per series, consistent in 3-D")],
+        True,
+    ),
+    (
+        "lesion_lung_margin_mm",
+        Annotated[
+            float,
+            typer.Option(
+                "--lesion-lung-margin-mm",
+                help="a lesion counts when it touches the lung grown by this (0: CT-Angel's box rule)",
+            ),
+        ],
+        LESION_LUNG_MARGIN_MM,
+    ),
+    (
+        "auto_orient",
+        Annotated[
+            bool, typer.Option("--auto-orient/--no-auto-orient", help="analyse 8-bit images turned a quarter upright")
+        ],
+        True,
     ),
 ]
 _INPUT_OPTIONS: Final[list[tuple[str, Any, Any]]] = [
