@@ -62,7 +62,7 @@ class InsertionConfig:
     bronchogram_below_hu: float = -950.0
 
 
-def _smooth_noise(shape: tuple[int, int], scale: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+def smooth_noise(shape: tuple[int, ...], scale: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
     """Smooth noise with unit standard deviation and features about ``scale`` pixels wide."""
     field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), max(scale, 1.0))
     std = float(field.std())
@@ -106,19 +106,19 @@ def insert_lesions(
         c0, c1 = max(0, x0 - half), min(out.shape[1], x0 + half + 1)
         yy, xx = np.mgrid[r0:r1, c0:c1]
         dist = np.hypot(yy - y0, xx - x0) / radius
-        dist = dist + cfg.irregularity * _smooth_noise(dist.shape, radius / 3, rng)
+        dist = dist + cfg.irregularity * smooth_noise(dist.shape, radius / 3, rng)
         strength = np.clip((1.0 - dist) / cfg.edge, 0.0, 1.0) * lung[r0:r1, c0:c1]
         if not (strength > 0.5).any():
             continue
         patch = out[r0:r1, c0:c1]
-        texture = cfg.texture_hu * _smooth_noise(patch.shape, 2.0 * scale, rng)
+        texture = cfg.texture_hu * smooth_noise(patch.shape, 2.0 * scale, rng)
         if rng.random() < cfg.p_consolidation:
             target = rng.uniform(*cfg.consolidation_hu) + texture
             # airways at least 3 px wide stay air (bronchograms); single dark pixels are noise, not airways
             air = ndi.binary_opening(patch < cfg.bronchogram_below_hu, structure=np.ones((3, 3), bool))
             patch[:] = np.where(air, patch, patch + strength * (target - patch))
         else:
-            rise = rng.uniform(*cfg.ggo_rise_hu) * (0.75 + 0.25 * _smooth_noise(patch.shape, radius / 2, rng))
+            rise = rng.uniform(*cfg.ggo_rise_hu) * (0.75 + 0.25 * smooth_noise(patch.shape, radius / 2, rng))
             soft = patch < cfg.parenchyma_below_hu
             patch[:] = np.where(soft, patch + strength * (rise + texture), patch)
         label[r0:r1, c0:c1] |= strength >= 0.5

@@ -30,6 +30,7 @@ from scipy import ndimage as ndi
 from ctangel._types import BoolMask
 from ctangel.constants import REFERENCE_SIDE_PX
 from ctangel.errors import InputError
+from ctangel.training.lesion_insertion import smooth_noise
 
 #: Lower and upper percentile of the pooled lesion pixels' coordinates that bound the lung envelope.
 ENVELOPE_PERCENTILES = (0.5, 99.5)
@@ -183,12 +184,6 @@ def cached_bank(path: str) -> ShapeBank:
     return ShapeBank.load(path)
 
 
-def _smooth_noise(shape: tuple[int, ...], scale: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
-    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), max(scale, 1.0))
-    std = float(field.std())
-    return field / std if std > 0 else field
-
-
 def _septal_lines(shape: tuple[int, int], spacing: float, rng: np.random.Generator) -> BoolMask:
     """A polygonal net of one-pixel lines about ``spacing`` pixels apart (the borders of Voronoi cells)."""
     n = max(4, int(shape[0] * shape[1] / spacing**2))
@@ -282,7 +277,7 @@ def draw_real_lesions(
         region = grown[box] == i
         patch = out[box]
         s = strength[box] * region
-        texture = cfg.texture_hu * _smooth_noise(patch.shape, 2.0 * scale, rng)
+        texture = cfg.texture_hu * smooth_noise(patch.shape, 2.0 * scale, rng)
         kind = int(rng.choice(4, p=p / p.sum()))
         if kind == 3:
             target = rng.uniform(*cfg.consolidation_hu) + texture
@@ -290,7 +285,7 @@ def draw_real_lesions(
             out[box] = np.where(air, patch, patch + s * (target - patch))
             continue
         rise_range = cfg.faint_rise_hu if kind == 0 else cfg.ggo_rise_hu
-        rise = rng.uniform(*rise_range) * (0.8 + 0.2 * _smooth_noise(patch.shape, 8.0 * scale, rng)) + texture
+        rise = rng.uniform(*rise_range) * (0.8 + 0.2 * smooth_noise(patch.shape, 8.0 * scale, rng)) + texture
         if kind == 2:
             lines = _septal_lines(patch.shape, rng.uniform(*cfg.septa_spacing_px) * scale, rng)
             rise = rise + lines * rng.uniform(*cfg.septa_rise_hu)
