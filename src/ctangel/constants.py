@@ -71,10 +71,11 @@ VALID_REGION_MARGIN_PX_AT_512: Final = 12
 #: Patient rule: positive when at least this many slices are positive (all slices when a study has fewer) ...
 #: Chosen by ``bench/patient_rule.py`` on training and validation patients only (Ma et al. volumes, UCSD
 #: validation patients, LIDC-IDRI-0001): the best mean of the volumes' and the images' Youden indices over a
-#: K x A grid; see ``bench/results/patient_rule.md``.
-PATIENT_MIN_POSITIVE_SLICES: Final = 8
+#: K x A grid; see ``bench/results/patient_rule.md`` (with lesion-unetpp-v2 and the 0.35 threshold). Checked on
+#: the clinical validation series: P002 and cap002 positive, normal002 negative (bench/results/accuracy.md).
+PATIENT_MIN_POSITIVE_SLICES: Final = 5
 #: ... and those slices hold at least this much lesion in all, in pixels at 512x512.
-PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 0
+PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 3000
 
 # --- labels ----------------------------------------------------------------------------------------
 #: Label images (CT-Angel's train_labels) are white on black; JPEG artefacts are cut at this grey value.
