@@ -57,8 +57,14 @@ def lesion_trained_on(pipeline: Pipeline) -> str:
             f" + pseudo-labels by {teacher} (its starting point) of Ma et al.'s unlabelled COVID-19 slices "
             "(every 2nd slice of the 20 volumes; MedSeg weighted 3x)"
         )
-    if float(config.get("augment", {}).get("p_insert", 0.0)) > 0:
+    augment = config.get("augment", {})
+    if float(augment.get("p_insert", 0.0)) > 0:
         text += " + synthetic lesions drawn in HU into LIDC-IDRI-0001's lungs"
+    if float(augment.get("p_real_shapes", 0.0)) > 0:
+        text += (
+            "; then fine-tuned with MosMedData's real COVID-19 lesion shapes drawn in HU into the lungs of "
+            "LIDC-IDRI-0001 and Lung-PET-CT-Dx A0001 (snapshot chosen on the COVID-CT-MD clinical series)"
+        )
     return text
 
 
@@ -151,6 +157,25 @@ def clinical_labels(data: Path) -> dict[str, dict[str, str]]:
         return {str((root / r["file"]).resolve()): r for r in csv.DictReader(f)}
 
 
+def _has_lesions(diagnosis: str) -> bool:
+    """COVID-CT-MD's diagnoses: COVID-19 and CAP patients have pneumonia lesions, Normal ones none."""
+    return diagnosis.strip().lower() != "normal"
+
+
+def clinical_patient_tables(patients: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per-patient tables of the clinical series: lesions present (COVID-19 and CAP) and COVID-19."""
+    pats = list(patients.values())
+    called = [v["called_positive"] for v in pats]
+    return {
+        "per_patient_lesions": confusion_table(
+            ConfusionCounts.from_predictions(called, [_has_lesions(v["diagnosis"]) for v in pats])
+        ),
+        "per_patient_covid": confusion_table(
+            ConfusionCounts.from_predictions(called, [v["diagnosis"] == "COVID-19" for v in pats])
+        ),
+    }
+
+
 def clinical(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dict[str, Any]:
     """COVID-CT-MD's 3 clinical series (compressed HU DICOM, radiologists' slice labels): per slice, per patient.
 
@@ -180,19 +205,9 @@ def clinical(pipeline: Pipeline, data: Path, roc_png: Path | None = None) -> dic
             "slices": len(own),
             "slices_with_infection": sum(r["infection"] == "1" for r, _ in own),
             "slices_called_positive": sum(s.positive for _, s in own),
-            "right_for_lesions": p.positive == (diagnosis != "normal"),
+            "right_for_lesions": p.positive == _has_lesions(diagnosis),
         }
-    pats = out["patients"].values()
-    out["per_patient_lesions"] = confusion_table(
-        ConfusionCounts.from_predictions(
-            [v["called_positive"] for v in pats], [v["diagnosis"] != "normal" for v in pats]
-        )
-    )
-    out["per_patient_covid"] = confusion_table(
-        ConfusionCounts.from_predictions(
-            [v["called_positive"] for v in pats], [v["diagnosis"] == "COVID-19" for v in pats]
-        )
-    )
+    out.update(clinical_patient_tables(out["patients"]))
     if roc_png is not None:
         plot_roc(rocs, roc_png, "COVID-CT-MD clinical series: slices with lesions")
     out["measured_on"] = (
