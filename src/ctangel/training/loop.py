@@ -237,17 +237,18 @@ def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
     return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
 
 
-def train(cfg: TrainConfig) -> Checkpoint:
-    """Run one training; return the checkpoint written to ``cfg.out`` (the best validation score's)."""
-    ddp = _init_distributed()
-    torch.set_flush_denormal(True)  # denormal floats made CPU training steps 10x slower
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    assert cfg.work_dir is not None
-    work = cfg.work_dir
-    work.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+@dataclass
+class _RunState:
+    """Where a run stands: what ``last.ckpt`` holds besides the weights and the optimiser."""
 
+    step: int = 0
+    best_score: float = -math.inf
+    best_step: int = -1
+    evals_since_best: int = 0
+
+
+def _load_data(cfg: TrainConfig, ddp: _Dist) -> tuple[list[Example], list[Example]]:
+    """The train and val examples; for the lesion task with the lung boxes the pipeline's lung stage finds."""
     train_ex = load_examples(cfg.data, "train")
     val_ex = load_examples(cfg.data, "val")
     if cfg.task == "lesion":
@@ -265,7 +266,11 @@ def train(cfg: TrainConfig) -> Checkpoint:
             sum(e.positive for e in train_ex),
             len(val_ex),
         )
+    return train_ex, val_ex
 
+
+def _start(cfg: TrainConfig, ddp: _Dist, last_path: Path) -> tuple[torch.nn.Module, torch.optim.Optimizer, _RunState]:
+    """The network (from ``init_from`` or fresh), its optimiser and the run state (from ``last.ckpt`` on resume)."""
     torch.manual_seed(cfg.seed)  # here, not earlier: loading the lung model may draw from the generator
     net: torch.nn.Module = build_network(cfg.network, deep_supervision=True)
     if cfg.init_from is not None:
@@ -274,19 +279,94 @@ def train(cfg: TrainConfig) -> Checkpoint:
             raise ConfigError(f"{cfg.init_from}: its network {start.network} differs from the configured one")
         net.load_state_dict(start.state_dict)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best_score, best_step, evals_since_best = 0, -math.inf, -1, 0
-    last_path, best_path = work / "last.ckpt", work / "best.ckpt"
+    run = _RunState()
     if cfg.resume and last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, best_score, best_step = state["step"], state["best_score"], state["best_step"]
-        evals_since_best = state["evals_since_best"]
+        run = _RunState(state["step"], state["best_score"], state["best_step"], state["evals_since_best"])
         if ddp.main:
-            logger.info("resumed from %s at step %d (best %.4f at step %d)", last_path, step, best_score, best_step)
+            logger.info(
+                "resumed from %s at step %d (best %.4f at step %d)", last_path, run.step, run.best_score, run.best_step
+            )
     if ddp.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
     net.train()
+    return net, optimizer, run
+
+
+def _validate_and_save(
+    net: torch.nn.Module, optimizer: torch.optim.Optimizer, val_ex: list[Example], cfg: TrainConfig, run: _RunState
+) -> dict[str, float]:
+    """Validate, keep the snapshot, ``best.ckpt`` when better and ``last.ckpt``; update ``run``; the figures."""
+    assert cfg.work_dir is not None
+    work = cfg.work_dir
+    model = _unwrap(net)
+    figures = _validate(model, val_ex, cfg)
+    if cfg.snapshots:
+        # each validated state kept, so that a later, external validation can choose among them
+        torch.save(
+            {"model": model.state_dict(), "step": run.step, "figures": figures}, work / f"step-{run.step:05d}.snapshot"
+        )
+    if figures["score"] > run.best_score:
+        run.best_score, run.best_step, run.evals_since_best = figures["score"], run.step, 0
+        torch.save({"model": model.state_dict(), "step": run.step, "figures": figures}, work / "best.ckpt")
+    else:
+        run.evals_since_best += 1
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": run.step,
+            "best_score": run.best_score,
+            "best_step": run.best_step,
+            "evals_since_best": run.evals_since_best,
+        },
+        work / "last.ckpt",
+    )
+    return figures
+
+
+def _write_checkpoint(
+    net: torch.nn.Module, cfg: TrainConfig, ddp: _Dist, run: _RunState, n: dict[str, int], started: float
+) -> Checkpoint:
+    """``cfg.out`` (the best validation's weights, with the run's provenance) and its ONNX export."""
+    assert cfg.work_dir is not None
+    best_path = cfg.work_dir / "best.ckpt"
+    best = torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else None
+    state_dict = best["model"] if best is not None else _unwrap(net).state_dict()
+    meta = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "steps": run.step,
+        "best_step": run.best_step,
+        "validation": best["figures"] if best is not None else {},
+        **n,
+        "world_size": ddp.world,
+        "effective_batch_size": cfg.batch_size * ddp.world,
+        "wall_time_s": round(time.time() - started, 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
+        "torch": str(torch.__version__),
+    }
+    ckpt = Checkpoint(cfg.task, cfg.network, cfg.input, state_dict, meta)
+    sha = ckpt.save(cfg.out)
+    export_onnx(ckpt, cfg.out.with_suffix(".onnx"), source_sha256=sha)
+    logger.info("wrote %s (sha256 %s) and its ONNX export", cfg.out, sha)
+    return ckpt
+
+
+def train(cfg: TrainConfig) -> Checkpoint:
+    """Run one training; return the checkpoint written to ``cfg.out`` (the best validation score's)."""
+    ddp = _init_distributed()
+    torch.set_flush_denormal(True)  # denormal floats made CPU training steps 10x slower
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    assert cfg.work_dir is not None
+    work = cfg.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    train_ex, val_ex = _load_data(cfg, ddp)
+    net, optimizer, run = _start(cfg, ddp, work / "last.ckpt")
     loss_fn = DiceCELoss(sigmoid=True, batch=True, smooth_nr=1e-5, smooth_dr=1e-5)
     weights = torch.tensor(cfg.deep_supervision_weights, dtype=torch.float32)
     log = open(work / "log.jsonl", "a") if ddp.main else None  # noqa: SIM115 (closed after the loop)
@@ -294,69 +374,41 @@ def train(cfg: TrainConfig) -> Checkpoint:
     rank_log = open(work / f"rank{ddp.rank}.jsonl", "a") if ddp.world > 1 else None  # noqa: SIM115
     bar = tqdm(
         total=cfg.max_steps,
-        initial=step,
+        initial=run.step,
         desc=f"train {cfg.task}",
         disable=not ddp.main,
         file=sys.stderr,
         mininterval=1.0 if sys.stderr.isatty() else 60.0,
     )
     stop = False
-    while step < cfg.max_steps and not stop:
-        indices = draw_batch(step, train_ex, cfg, ddp.world)
+    while run.step < cfg.max_steps and not stop:
+        indices = draw_batch(run.step, train_ex, cfg, ddp.world)
         mine = indices[ddp.rank * cfg.batch_size : (ddp.rank + 1) * cfg.batch_size]
         if rank_log is not None:
-            rank_log.write(json.dumps({"step": step, "indices": [int(i) for i in mine]}) + "\n")
-        x, y = make_batch(step, mine, train_ex, cfg, offset=ddp.rank * cfg.batch_size)
+            rank_log.write(json.dumps({"step": run.step, "indices": [int(i) for i in mine]}) + "\n")
+        x, y = make_batch(run.step, mine, train_ex, cfg, offset=ddp.rank * cfg.batch_size)
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(run.step, cfg)
         outputs = net(x)
         loss = sum(w * loss_fn(o, y) for w, o in zip(weights, outputs, strict=True)) / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        step += 1
+        run.step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+        if run.step % cfg.eval_every == 0 or run.step == cfg.max_steps:
             flag = torch.zeros(1)
             if ddp.main:
-                figures = _validate(_unwrap(net), val_ex, cfg)
-                if cfg.snapshots:
-                    # each validated state kept, so that a later, external validation can choose among them
-                    torch.save(
-                        {"model": _unwrap(net).state_dict(), "step": step, "figures": figures},
-                        work / f"step-{step:05d}.snapshot",
-                    )
-                improved = figures["score"] > best_score
-                if improved:
-                    best_score, best_step, evals_since_best = figures["score"], step, 0
-                    torch.save({"model": _unwrap(net).state_dict(), "step": step, "figures": figures}, best_path)
-                else:
-                    evals_since_best += 1
-                torch.save(
-                    {
-                        "model": _unwrap(net).state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "step": step,
-                        "best_score": best_score,
-                        "best_step": best_step,
-                        "evals_since_best": evals_since_best,
-                    },
-                    last_path,
-                )
-                record = {
-                    "step": step,
-                    "loss": loss.item(),
-                    "lr": _lr_at(step - 1, cfg),
-                    "elapsed_s": time.time() - started,
-                }
-                record.update(figures)
+                figures = _validate_and_save(net, optimizer, val_ex, cfg, run)
+                record = {"step": run.step, "loss": loss.item(), "lr": _lr_at(run.step - 1, cfg)}
+                record.update({"elapsed_s": time.time() - started, **figures})
                 assert log is not None
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                logger.info("step %d: %s", step, " ".join(f"{k}={v:.4f}" for k, v in figures.items()))
-                if evals_since_best >= cfg.patience and step >= cfg.min_steps:
-                    logger.info("no improvement in %d validations: stopping at step %d", cfg.patience, step)
+                logger.info("step %d: %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in figures.items()))
+                if run.evals_since_best >= cfg.patience and run.step >= cfg.min_steps:
+                    logger.info("no improvement in %d validations: stopping at step %d", cfg.patience, run.step)
                     flag[0] = 1
             if ddp.world > 1:
                 dist.broadcast(flag, src=0)
@@ -371,28 +423,12 @@ def train(cfg: TrainConfig) -> Checkpoint:
         dist.barrier()
         dist.destroy_process_group()
         return Checkpoint(cfg.task, cfg.network, cfg.input, _unwrap(net).state_dict(), {})
-
-    best = torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else None
-    state_dict = best["model"] if best is not None else _unwrap(net).state_dict()
-    meta = {
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": cfg.to_dict(),
-        "steps": step,
-        "best_step": best_step,
-        "validation": best["figures"] if best is not None else {},
+    n = {
         "train_slices": len(train_ex),
         "train_positive_slices": sum(e.positive for e in train_ex),
         "val_slices": len(val_ex),
-        "world_size": ddp.world,
-        "effective_batch_size": cfg.batch_size * ddp.world,
-        "wall_time_s": round(time.time() - started, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
-        "torch": str(torch.__version__),
     }
-    ckpt = Checkpoint(cfg.task, cfg.network, cfg.input, state_dict, meta)
-    sha = ckpt.save(cfg.out)
-    export_onnx(ckpt, cfg.out.with_suffix(".onnx"), source_sha256=sha)
-    logger.info("wrote %s (sha256 %s) and its ONNX export", cfg.out, sha)
+    ckpt = _write_checkpoint(net, cfg, ddp, run, n, started)
     if ddp.world > 1:
         dist.barrier()
         dist.destroy_process_group()
