@@ -28,7 +28,7 @@ from scipy import ndimage as ndi
 
 from ctangel.inference import AnalysisSettings, Pipeline, SliceResult
 from ctangel.inference.pipeline import SliceFindings
-from ctangel.inference.postprocess import EIGHT_CONNECTED, fill_holes, grow_mask
+from ctangel.inference.postprocess import EIGHT_CONNECTED, lesion_zone
 from ctangel.io.study import SlicePixels, Study
 from ctangel.metrics.roc import compute_roc
 
@@ -57,7 +57,7 @@ class LargestLesion:
         if f.probability is not None and f.lung_mask.any():
             spacing = None if study.pixel_area_mm2 is None else float(np.sqrt(study.pixel_area_mm2))
             scaled = self.settings.scaled_to(pixels.shape, spacing)
-            allowed = grow_mask(fill_holes(f.lung_mask), scaled.lesion_lung_margin_px)
+            allowed = lesion_zone(f.lung_mask, scaled.lesion_lung_margin_px)
             for k, t in enumerate(THRESHOLDS):
                 labels, n = ndi.label(f.probability > t, structure=EIGHT_CONNECTED)
                 if n == 0:

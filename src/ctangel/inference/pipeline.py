@@ -23,9 +23,8 @@ from ctangel.inference.decisions import PatientRule, slice_is_positive
 from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
 from ctangel.inference.postprocess import (
     LesionBox,
-    fill_holes,
     find_lesions,
-    grow_mask,
+    lesion_zone,
     max_in_mask,
     max_in_region,
     valid_region,
@@ -181,7 +180,7 @@ class Pipeline:
                 if prob is None:
                     lesion_mask, top = np.zeros(shape, dtype=bool), 0.0
                 elif s.lesion_lung_margin_mm > 0:
-                    allowed = grow_mask(fill_holes(lung.mask), scaled.lesion_lung_margin_px)
+                    allowed = lesion_zone(lung.mask, scaled.lesion_lung_margin_px)
                     lesions, lesion_mask = find_lesions(
                         prob, region, s.lesion_threshold, scaled.min_lesion_area_px, allowed
                     )
@@ -215,8 +214,6 @@ class Pipeline:
                     shapes.append(p.shape)
                     crops.append(crop)
                     grid.append(np.round(np.clip(prob, 0, 1) * lung * _PROB_LEVELS).astype(np.uint8))
-        if len({g.shape for g in grid}) != 1:
-            return None
         with self.timings.stage("lung"):
             probs = np.stack(grid)
             level = int(s.lung_threshold * _PROB_LEVELS)

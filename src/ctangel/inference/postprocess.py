@@ -86,6 +86,11 @@ def grow_mask(mask: BoolMask, radius_px: float) -> BoolMask:
     return out
 
 
+def lesion_zone(lung_mask: BoolMask, margin_px: float) -> BoolMask:
+    """Where a lesion may lie: the lung mask with its holes filled, grown by ``margin_px``."""
+    return grow_mask(fill_holes(lung_mask), margin_px)
+
+
 def find_lesions(
     prob: FloatImage,
     region: Box | None,
