@@ -35,10 +35,13 @@ LESION_CROP_MIN_FRACTION: Final = 0.25
 # --- decisions -------------------------------------------------------------------------------------
 #: CT-Angel's threshold: a pixel whose lesion probability is over 0.5 is lesion.
 CT_ANGEL_LESION_PROBABILITY_THRESHOLD: Final = 0.5
-#: ctangel's default: a pixel whose lesion probability is over this is lesion. Chosen with the shipped lesion
-#: model on the clinical validation series (``bench/choose_checkpoint.py``: the best Youden index per slice with
-#: CT-Angel's 25-pixel minimum kept); faint ground glass rarely reaches 0.5.
-LESION_PROBABILITY_THRESHOLD: Final = 0.35
+#: ctangel's default: a pixel whose lesion probability is over this is lesion. Chosen with the default lesion
+#: model (``lesion-unetpp-v2-x03``) on the clinical validation series (``bench/choose_checkpoint.py``: the
+#: middle of the plateau of best Youden indices per slice, 0.55-0.65, with CT-Angel's 25-pixel minimum kept).
+#: The whole network ``lesion-unetpp-v2`` was chosen with 0.35 (its shallower head gives sharper probabilities).
+LESION_PROBABILITY_THRESHOLD: Final = 0.6
+#: The threshold chosen for ``lesion-unetpp-v2`` (the whole network) on the same data.
+LESION_V2_PROBABILITY_THRESHOLD: Final = 0.35
 #: CT-Angel: a lesion must hold more than 25 pixels at 512x512.
 MIN_LESION_AREA_PX_AT_512: Final = 25
 #: A lung-mask pixel is lung when its probability is over this.
@@ -71,11 +74,13 @@ VALID_REGION_MARGIN_PX_AT_512: Final = 12
 #: Patient rule: positive when at least this many slices are positive (all slices when a study has fewer) ...
 #: Chosen by ``bench/patient_rule.py`` on training and validation patients only (Ma et al. volumes, UCSD
 #: validation patients, LIDC-IDRI-0001): the best mean of the volumes' and the images' Youden indices over a
-#: K x A grid; see ``bench/results/patient_rule.md`` (with lesion-unetpp-v2 and the 0.35 threshold). Checked on
-#: the clinical validation series: P002 and cap002 positive, normal002 negative (bench/results/accuracy.md).
-PATIENT_MIN_POSITIVE_SLICES: Final = 5
+#: K x A grid; see ``bench/results/patient_rule.md`` (with lesion-unetpp-v2-x03 and the 0.6 threshold; with the
+#: whole network and 0.35 it was K = 5, A = 3000). It rests on one non-COVID volume, LIDC-IDRI-0001, which has
+#: 7 positive slices. Checked on the clinical validation series: P002 and cap002 positive, normal002 negative
+#: (bench/results/accuracy.md).
+PATIENT_MIN_POSITIVE_SLICES: Final = 8
 #: ... and those slices hold at least this much lesion in all, in pixels at 512x512.
-PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 3000
+PATIENT_MIN_TOTAL_LESION_AREA_PX_AT_512: Final = 100
 
 # --- labels ----------------------------------------------------------------------------------------
 #: Label images (CT-Angel's train_labels) are white on black; JPEG artefacts are cut at this grey value.
@@ -85,8 +90,10 @@ MASK_FOREGROUND: Final = 255
 MASK_BACKGROUND: Final = 0
 
 # --- run time --------------------------------------------------------------------------------------
-#: Slices sent to a model at once.
-INFERENCE_BATCH_SIZE: Final = 8
+#: Slices sent to a model at once: one per core on a 2-core machine (each of ONNX Runtime's single-threaded
+#: sessions takes one). Measured (issue 10): no slower per slice than 8 or 16, and the sessions' memory arenas
+#: stay small (peak RSS of a 300-slice analysis 0.65 GiB against 1.5 GiB with 8).
+INFERENCE_BATCH_SIZE: Final = 2
 
 # --- anatomy: lungs, lobes/zones, severity score (ctangel.anatomy) ----------------------------------
 #: CT severity score per lobe (Pan et al., Radiology 2020; 295:715): 0 none, 1 < 5 %, 2 5-25 %, 3 26-50 %,

@@ -7,6 +7,7 @@ import numpy.typing as npt
 import pytest
 from scipy import ndimage as ndi
 
+from ctangel.constants import LESION_PROBABILITY_THRESHOLD
 from ctangel.inference import AnalysisSettings, Pipeline
 from ctangel.io.study import DisplayTransform, Study
 from ctangel.models.checkpoint import Checkpoint, InputSpec
@@ -137,7 +138,7 @@ def test_patients_group_studies_and_results_dict() -> None:
     assert len(res.patients[0].studies) == 2
     d = res.to_dict()
     assert d["models"]["lung"]["name"] == "fake-lung"
-    assert d["settings"]["lesion_threshold"] == 0.35
+    assert d["settings"]["lesion_threshold"] == LESION_PROBABILITY_THRESHOLD
     assert d["patients"][0]["studies"][0]["slices"][0]["source"] == "in/0.dcm"
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage as ndi
 
 from ctangel.inference.postprocess import (
     box_mask,
+    fill_holes,
     find_lesions,
     grow_mask,
     lung_mask_from_probability,
@@ -86,3 +91,20 @@ def test_grow_mask_grows_by_euclidean_distance() -> None:
     assert grown[12, 12] and not grown[13, 13]  # sqrt(8) <= 3 < sqrt(18)
     assert grow_mask(mask, 0.2) is mask
     assert not grow_mask(np.zeros((5, 5), bool), 3.0).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))), st.booleans())
+def test_fill_holes_gives_the_pixels_of_scipys_binary_fill_holes(mask: np.ndarray, thicken: bool) -> None:
+    if thicken:  # rings and closed shapes, which have holes
+        mask = ndi.binary_dilation(mask)
+    assert np.array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+
+
+def test_fill_holes_fills_a_hole_and_leaves_a_bay_open() -> None:
+    mask = np.zeros((12, 12), bool)
+    mask[2:9, 2:9] = True
+    mask[4:6, 4:6] = False  # a hole
+    mask[5:9, 7] = False  # a bay open to the outside
+    filled = fill_holes(mask)
+    assert filled[4:6, 4:6].all() and not filled[5:9, 7].any()

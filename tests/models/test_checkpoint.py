@@ -67,3 +67,38 @@ def test_load_model_exports_a_user_checkpoint_once(tmp_path: Path, monkeypatch: 
     assert model.describe()["sha256"] == sha
     out = model.runner(np.zeros((2, 32, 32), np.float32))
     assert out.shape == (2, 32, 32)
+
+
+def test_a_pruned_checkpoint_runs_its_head_on_both_backends(tmp_path: Path) -> None:
+    import dataclasses
+
+    full = tiny_checkpoint()
+    pruned = dataclasses.replace(full, network=dataclasses.replace(TINY, head=3))
+    batch = np.random.default_rng(1).random((2, 32, 32), dtype=np.float32)
+    x = torch.from_numpy(batch).unsqueeze(1)
+    with torch.no_grad():
+        head3 = torch.sigmoid(full.build(deep_supervision=True)(x)[2])[:, 0].numpy()
+    np.testing.assert_allclose(TorchRunner.from_checkpoint(pruned)(batch), head3, atol=1e-6)
+    onnx_path = export_onnx(pruned, tmp_path / "p.onnx")
+    runner = OnnxRunner(onnx_path, threads=1)
+    np.testing.assert_allclose(runner(batch), head3, atol=1e-5)
+    assert runner.checkpoint().network.head == 3  # the export says which head it runs
+
+
+def test_onnx_runner_splits_a_batch_between_single_threaded_sessions(tmp_path: Path) -> None:
+    onnx_path = export_onnx(tiny_checkpoint(), tmp_path / "m.onnx")
+    one, two = OnnxRunner(onnx_path, threads=1), OnnxRunner(onnx_path, threads=2)
+    assert len(two.singles) == 2 and not one.singles
+    for n in (1, 2, 5):  # 1: the two-thread session; 2 and 5: split, 5 unevenly
+        batch = np.random.default_rng(n).random((n, 32, 32), dtype=np.float32)
+        np.testing.assert_allclose(two(batch), one(batch), atol=1e-6)
+
+
+def test_shipped_pruned_entry_shares_the_checkpoint_of_the_whole_network() -> None:
+    from ctangel.models.registry import MODELS
+
+    whole, pruned = MODELS["lesion-unetpp-v2"], MODELS["lesion-unetpp-v2-x03"]
+    assert pruned.checkpoint == whole.checkpoint and pruned.sha256 == whole.sha256 and pruned.head == 3
+    model = load_model("lesion-unetpp-v2-x03", "lesion", backend="onnx", threads=1)
+    assert model.checkpoint.network.head == 3
+    assert model.describe()["network"]["head"] == 3  # type: ignore[index]

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from ctangel.inference.postprocess import fill_holes
+
 #: 8-connectivity in a slice.
 EIGHT_CONNECTED_2D = np.ones((3, 3), dtype=bool)
 #: Components with fewer interior pixels than this are judged on all their pixels.
@@ -53,7 +55,7 @@ def clean_lung_volume(
     areas = out.sum(axis=(1, 2))
     out[areas < min_slice_fraction * areas.max()] = False
     for k in np.nonzero(out.any(axis=(1, 2)))[0]:
-        out[k] = ndi.binary_fill_holes(out[k])
+        out[k] = fill_holes(out[k])
     return out
 
 

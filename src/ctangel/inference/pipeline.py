@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,9 +203,7 @@ class Pipeline:
         shapes: list[tuple[int, int]] = []
         crops: list[SquareCrop] = []
         grid: list[npt.NDArray[np.uint8]] = []
-        for start in range(0, len(study), CHUNK_SLICES):
-            with self.timings.stage("read"):
-                pixels = self._read(study, range(start, min(start + CHUNK_SLICES, len(study))))
+        for _, pixels in self._read_ahead(study):
             with self.timings.stage("lung"):
                 on_grid = self.lung_stage.grid([(p, study.kind) for p in pixels])
                 for p, (crop, prob) in zip(pixels, on_grid, strict=True):
@@ -226,6 +224,17 @@ class Pipeline:
     def _read(study: Study, indices: range) -> list[SlicePixels]:
         return [study.read(i) for i in indices]
 
+    def _read_ahead(self, study: Study) -> Iterator[tuple[range, list[SlicePixels]]]:
+        """The study's slices a chunk at a time; the next chunk is read in a thread while one is analysed."""
+        chunks = [range(s, min(s + CHUNK_SLICES, len(study))) for s in range(0, len(study), CHUNK_SLICES)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-read") as reader:
+            ahead = reader.submit(self._read, study, chunks[0]) if chunks else None
+            for k, indices in enumerate(chunks):
+                with self.timings.stage("read"):
+                    pixels = ahead.result() if ahead is not None else []
+                ahead = reader.submit(self._read, study, chunks[k + 1]) if k + 1 < len(chunks) else None
+                yield indices, pixels
+
     def analyze_study(
         self, study: Study, sink: ResultSink | None = None, progress: Progress | None = None
     ) -> StudyResult:
@@ -240,26 +249,18 @@ class Pipeline:
         lungs = self.series_lungs(study)
         spacing = None if study.pixel_area_mm2 is None else float(np.sqrt(study.pixel_area_mm2))
         results: list[SliceResult] = []
-        chunks = [range(s, min(s + CHUNK_SLICES, len(study))) for s in range(0, len(study), CHUNK_SLICES)]
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-read") as reader:
-            ahead = reader.submit(self._read, study, chunks[0]) if chunks else None
-            for k, indices in enumerate(chunks):
-                with self.timings.stage("read"):
-                    pixels = ahead.result() if ahead is not None else []
-                ahead = reader.submit(self._read, study, chunks[k + 1]) if k + 1 < len(chunks) else None
-                findings = self.analyze_slices(
-                    [(p, study.kind) for p in pixels],
-                    None if lungs is None else [lungs[i] for i in indices],
-                    spacing,
-                )
-                for i, p, f in zip(indices, pixels, findings, strict=True):
-                    result = self._slice_result(study, i, p, f)
-                    results.append(result)
-                    if sink is not None:
-                        with self.timings.stage("write"):
-                            sink.add_slice(study, result, p, f)
-                if progress is not None:
-                    progress(len(indices))
+        for indices, pixels in self._read_ahead(study):
+            with self.timings.stage("lung"):
+                expanded = None if lungs is None else [lungs[i] for i in indices]
+            findings = self.analyze_slices([(p, study.kind) for p in pixels], expanded, spacing)
+            for i, p, f in zip(indices, pixels, findings, strict=True):
+                result = self._slice_result(study, i, p, f)
+                results.append(result)
+                if sink is not None:
+                    with self.timings.stage("write"):
+                        sink.add_slice(study, result, p, f)
+            if progress is not None:
+                progress(len(indices))
         study_result = StudyResult(
             patient_id=study.patient_id,
             study_id=study.study_id,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ctangel.constants import LESION_CROP_MIN_FRACTION, LUNG_WINDOW_LEVEL_HU, LUNG_WINDOW_WIDTH_HU
 from ctangel.errors import WeightsError
-from ctangel.models.network import NetworkConfig, build_network
+from ctangel.models.network import FULL_LEVEL, NetworkConfig, build_network
 from ctangel.preprocessing import SquareCrop, Window
 
 if TYPE_CHECKING:
@@ -78,10 +78,17 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def build(self, deep_supervision: bool = False) -> BasicUNetPlusPlus:
-        """The network with these weights, in eval mode on the CPU."""
+        """The whole network with these weights, in eval mode on the CPU."""
         net = build_network(self.network, deep_supervision=deep_supervision)
         net.load_state_dict(self.state_dict)
         return net.eval()
+
+    def build_for_inference(self) -> torch.nn.Module:
+        """The network inference runs: the whole UNet++, or its sub-network ending at head ``x_0_head``."""
+        from ctangel.models.pruning import PrunedUNetPlusPlus
+
+        net = self.build()
+        return net if self.network.head == FULL_LEVEL else PrunedUNetPlusPlus(net, self.network.head).eval()
 
     def to_dict(self) -> dict[str, Any]:
         """The form written to disk."""

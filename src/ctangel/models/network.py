@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from monai.networks.nets import BasicUNetPlusPlus
 
 
+#: The deepest UNet++ head, ``x_0_4``: the whole network.
+FULL_LEVEL = 4
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Constructor arguments of the 2-D UNet++, stored in every checkpoint so a weight file rebuilds itself.
@@ -23,6 +27,9 @@ class NetworkConfig:
         norm: MONAI norm name. Instance norm makes each feature map blind to the input's gain and offset,
             which matters here: every source was windowed differently.
         upsample: MONAI upsampling mode.
+        head: the node ``x_0_head`` whose output inference uses (Zhou et al. 2018's pruned UNet++): 4 is the
+            full network; 1 to 3 skip every node deeper or later than it (deep supervision trains all four
+            heads, so any of them segments). Training ignores it.
     """
 
     features: tuple[int, int, int, int, int, int] = (16, 16, 32, 64, 128, 16)
@@ -30,6 +37,7 @@ class NetworkConfig:
     out_channels: int = 1
     norm: str = "instance"
     upsample: str = "deconv"
+    head: int = FULL_LEVEL
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for checkpoints and results.json."""
@@ -46,6 +54,7 @@ class NetworkConfig:
             out_channels=int(d.get("out_channels", 1)),
             norm=str(d.get("norm", "instance")),
             upsample=str(d.get("upsample", "deconv")),
+            head=int(d.get("head", FULL_LEVEL)),
         )
 
 
@@ -57,6 +66,8 @@ def build_network(config: NetworkConfig, deep_supervision: bool = False) -> Basi
     """
     from monai.networks.nets import BasicUNetPlusPlus
 
+    if not 1 <= config.head <= FULL_LEVEL:
+        raise ValueError(f"UNet++ heads are x_0_1 .. x_0_4; got head {config.head}")
     return BasicUNetPlusPlus(
         spatial_dims=2,
         in_channels=config.in_channels,

@@ -11,8 +11,7 @@ import torch
 from monai.networks.nets import BasicUNetPlusPlus
 from torch import nn
 
-#: The deepest head: the full network.
-FULL_LEVEL = 4
+from ctangel.models.network import FULL_LEVEL
 
 
 class PrunedUNetPlusPlus(nn.Module):

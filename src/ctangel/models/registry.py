@@ -6,6 +6,7 @@ A path to a checkpoint trained with ``ctangel train`` may stand wherever a name 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -15,6 +16,7 @@ from typing import Final
 from ctangel.errors import WeightsError
 from ctangel.log import logger
 from ctangel.models.checkpoint import Checkpoint, Task, load_checkpoint, sha256_file
+from ctangel.models.network import FULL_LEVEL
 from ctangel.models.runtime import Backend, OnnxRunner, Runner, TorchRunner, export_onnx
 
 
@@ -30,6 +32,8 @@ class ModelEntry:
         onnx: the exported ONNX file's name under ``ctangel/models/weights``.
         onnx_sha256: its sha256.
         summary: one line for ``--help`` and reports.
+        head: the UNet++ node inference stops at (4: the whole network; see
+            :class:`~ctangel.models.network.NetworkConfig`); several entries may share one checkpoint.
     """
 
     name: str
@@ -39,6 +43,7 @@ class ModelEntry:
     onnx: str
     onnx_sha256: str
     summary: str
+    head: int = FULL_LEVEL
 
 
 MODELS: Final[dict[str, ModelEntry]] = {
@@ -62,11 +67,21 @@ MODELS: Final[dict[str, ModelEntry]] = {
             onnx_sha256="68c9ec94d6677f2521ebb56a1585d10131ff74a2a5863fc84e00ced5906e0530",
             summary="UNet++ COVID-19 lesions, lung crop at 256x256; real lesion shapes drawn in HU",
         ),
+        ModelEntry(
+            name="lesion-unetpp-v2-x03",
+            task="lesion",
+            checkpoint="lesion-unetpp-v2.pt",
+            sha256="a02bcaf48e48317c49f7abdbc6e5e103af3dfffa283964889c025144825f40fc",
+            onnx="lesion-unetpp-v2-x03.onnx",
+            onnx_sha256="5cbc5e3a470e309b1c3f39b825cc2d0df486b03c1c47d3ef0df0fa4f842147a7",
+            summary="lesion-unetpp-v2 pruned at node x_0_3 (the same weights, its 3rd deep-supervision head): faster",
+            head=3,
+        ),
     )
 }
 
 #: The model each task uses unless told otherwise.
-DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v2"}
+DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v2-x03"}
 
 
 def weights_dir() -> Path:
@@ -143,6 +158,8 @@ def load_model(name_or_path: str, task: Task, backend: Backend = "onnx", threads
                 names = ", ".join(sorted(MODELS))
                 raise WeightsError(f"{name_or_path}: neither a model name ({names}) nor a checkpoint file")
         ckpt = load_checkpoint(path, expected)
+        if entry is not None and entry.head != ckpt.network.head:
+            ckpt = dataclasses.replace(ckpt, network=dataclasses.replace(ckpt.network, head=entry.head))
         sha = sha256_file(path)
         if backend == "torch":
             runner = TorchRunner.from_checkpoint(ckpt)
