@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -160,6 +160,13 @@ class Pipeline:
             lungs: their lung masks when already made (the series' 3-D mask); else the lung stage runs here.
             pixel_spacing_mm: the slices' pixel spacing, when known (sets the lesion margin around the lung).
         """
+        lungs, probs = self._run_models(slices, lungs)
+        return self._findings(slices, lungs, probs, pixel_spacing_mm)
+
+    def _run_models(
+        self, slices: Sequence[SliceInput], lungs: Sequence[LungResult] | None
+    ) -> tuple[Sequence[LungResult], list[FloatImage | None]]:
+        """The lung stage (unless ``lungs`` are given) and the lesion stage's probability maps."""
         if lungs is None:
             with self.timings.stage("lung"):
                 lungs = self.lung_stage(slices)
@@ -169,6 +176,16 @@ class Pipeline:
                 for (_, kind), r in zip(slices, lungs, strict=True)
             ]
             probs = self.lesion_stage(slices, [r.box for r in lungs], turned)
+        return lungs, probs
+
+    def _findings(
+        self,
+        slices: Sequence[SliceInput],
+        lungs: Sequence[LungResult],
+        probs: Sequence[FloatImage | None],
+        pixel_spacing_mm: float | None,
+    ) -> list[SliceFindings]:
+        """Lesions, masks and the highest probability of each slice, from its lung and lesion maps."""
         out = []
         s = self.settings
         with self.timings.stage("postprocess"):
@@ -249,10 +266,11 @@ class Pipeline:
         lungs = self.series_lungs(study)
         spacing = None if study.pixel_area_mm2 is None else float(np.sqrt(study.pixel_area_mm2))
         results: list[SliceResult] = []
-        for indices, pixels in self._read_ahead(study):
-            with self.timings.stage("lung"):
-                expanded = None if lungs is None else [lungs[i] for i in indices]
-            findings = self.analyze_slices([(p, study.kind) for p in pixels], expanded, spacing)
+
+        def finish_chunk(
+            indices: range, pixels: list[SlicePixels], lungs_: Sequence[LungResult], probs: list[FloatImage | None]
+        ) -> None:
+            findings = self._findings([(p, study.kind) for p in pixels], lungs_, probs, spacing)
             for i, p, f in zip(indices, pixels, findings, strict=True):
                 result = self._slice_result(study, i, p, f)
                 results.append(result)
@@ -261,6 +279,21 @@ class Pipeline:
                         sink.add_slice(study, result, p, f)
             if progress is not None:
                 progress(len(indices))
+
+        # A chunk's post-processing and writing run in a thread while the models run on the next chunk (the
+        # models' threads wait for each other at every operator, which leaves the cores room); at most one chunk
+        # waits to be finished, so memory stays bounded, and the sink sees slices in order, from one thread.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-finish") as finisher:
+            pending: Future[None] | None = None
+            for indices, pixels in self._read_ahead(study):
+                with self.timings.stage("lung"):
+                    expanded = None if lungs is None else [lungs[i] for i in indices]
+                chunk_lungs, probs = self._run_models([(p, study.kind) for p in pixels], expanded)
+                if pending is not None:
+                    pending.result()
+                pending = finisher.submit(finish_chunk, indices, pixels, chunk_lungs, probs)
+            if pending is not None:
+                pending.result()
         study_result = StudyResult(
             patient_id=study.patient_id,
             study_id=study.study_id,
