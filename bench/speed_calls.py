@@ -100,8 +100,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"- date: {m['date']}; commit: {m['commit']}; machine: {m['machine']}",
         f"- reference: `{m['reference']['lung']}` + `{m['reference']['lesion']}`, lesion p > "
-        f"{m['reference']['lesion_threshold']} (the defaults before the speed-ups); new: the defaults, "
-        f"`{m['new']['lung']}` + `{m['new']['lesion']}`, lesion p > {m['new']['lesion_threshold']}",
+        f"{m['reference']['lesion_threshold']}, patient rule K, A = {m['reference']['patient_rule']} (the defaults "
+        f"before the speed-ups); new: the defaults, `{m['new']['lung']}` + `{m['new']['lesion']}`, lesion p > "
+        f"{m['new']['lesion_threshold']}, patient rule {m['new']['patient_rule']}",
         "- data: validation sets only (covid_ct_md_val: checkpoints, thresholds and rules are chosen on it), "
         "MedSeg's test split and LIDC-IDRI-0003 (never trained on)",
         "",
@@ -134,6 +135,11 @@ def main() -> None:
     parser.add_argument("--reference-lung", default=REFERENCE["lung"])
     parser.add_argument("--reference-lesion", default=REFERENCE["lesion"])
     parser.add_argument("--reference-lesion-threshold", type=float, default=LESION_V2_PROBABILITY_THRESHOLD)
+    parser.add_argument(
+        "--reference-patient-rule",
+        default="5,3000",
+        help="K,A of the reference's patient rule (K positive slices holding A lesion px at 512x512; before: 5,3000)",
+    )
     parser.add_argument("--lung-model", default=None, help="the new pipeline's lung model (default: the default)")
     parser.add_argument("--lesion-model", default=None, help="the new pipeline's lesion model")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -143,10 +149,13 @@ def main() -> None:
         sys.exit(f"{args.shared_data / CLINICAL}: the clinical validation series are needed")
     chosen = {"lung_model": args.lung_model, "lesion_model": args.lesion_model}
     new_settings = AnalysisSettings(**{k: v for k, v in chosen.items() if v})
+    k, a = (float(x) for x in args.reference_patient_rule.split(","))
     ref_settings = AnalysisSettings(
         lung_model=args.reference_lung,
         lesion_model=args.reference_lesion,
         lesion_threshold=args.reference_lesion_threshold,
+        patient_min_positive_slices=int(k),
+        patient_min_lesion_area_px_at_512=a,
     )
     reference, new = Pipeline(ref_settings), Pipeline(new_settings)
     doc: dict[str, Any] = {"inputs": {}, "clinical": {}}
@@ -169,11 +178,13 @@ def main() -> None:
             "lung": args.reference_lung,
             "lesion": args.reference_lesion,
             "lesion_threshold": args.reference_lesion_threshold,
+            "patient_rule": [ref_settings.patient_min_positive_slices, ref_settings.patient_min_lesion_area_px_at_512],
         },
         "new": {
             "lung": new_settings.lung_model,
             "lesion": new_settings.lesion_model,
             "lesion_threshold": new_settings.lesion_threshold,
+            "patient_rule": [new_settings.patient_min_positive_slices, new_settings.patient_min_lesion_area_px_at_512],
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,16 @@ MODELS: Final[dict[str, ModelEntry]] = {
             summary="UNet++ lung fields, whole slice at 128x128",
         ),
         ModelEntry(
+            name="lung-unetpp-v1-x03",
+            task="lung",
+            checkpoint="lung-unetpp-v1.pt",
+            sha256="a15f1c75b14ecdf1fb01b8f85b92678ea57d54f6abc551cafc7d967464389a62",
+            onnx="lung-unetpp-v1-x03.onnx",
+            onnx_sha256="f652dcf34c9804e88f5c559b9b6360afe771c6839d02e67396ed2fc329986bde",
+            summary="lung-unetpp-v1 pruned at node x_0_3 (the same weights, its 3rd deep-supervision head): faster",
+            head=3,
+        ),
+        ModelEntry(
             name="lesion-unetpp-v2",
             task="lesion",
             checkpoint="lesion-unetpp-v2.pt",
@@ -81,7 +91,7 @@ MODELS: Final[dict[str, ModelEntry]] = {
 }
 
 #: The model each task uses unless told otherwise.
-DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1", "lesion": "lesion-unetpp-v2-x03"}
+DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1-x03", "lesion": "lesion-unetpp-v2-x03"}
 
 
 def weights_dir() -> Path:
