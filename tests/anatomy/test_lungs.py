@@ -212,3 +212,25 @@ def test_extent_is_the_box_of_one_side() -> None:
     assert split.method == "components"
     assert split.extent(RIGHT) == (1, 4, 2, 7) and split.extent(LEFT) == (2, 5, 3, 8)
     assert split_lungs(np.zeros((2, 3, 4), dtype=bool), factor=1).extent(RIGHT) is None
+
+
+def test_packed_volume_round_trips_a_slab_at_a_time(slab: int) -> None:
+    rng = np.random.default_rng(16)
+    mask = np.zeros((9, 7, 13), dtype=bool)  # 13 columns: not a whole number of bytes
+    mask[2:7, 1:6, 3:12] = rng.random((5, 5, 9)) < 0.5
+    mask[4, 3, 11] = mask[2, 1, 3] = mask[6, 5, 3] = True
+    packed = lungs.PackedVolume.of(mask)
+    assert packed.any() and np.array_equal(packed[0:9], mask) and np.array_equal(packed[3:5], mask[3:5])
+    box = packed.box()
+    assert box == (slice(2, 7), slice(1, 6), slice(3, 12))
+    assert np.array_equal(packed.crop(box)[0:5], mask[box])
+    assert lungs.PackedVolume((2, 3, 4)).box() is None
+
+
+def test_a_packed_grid_splits_as_the_array(slab: int) -> None:
+    rng = np.random.default_rng(17)
+    for case in range(10):
+        grid = lung_grid(rng, slices=int(rng.integers(1, 10)), cols=37)
+        split, packed = split_lungs(grid, factor=4), split_lungs(lungs.PackedVolume.of(grid), factor=4)
+        assert (packed.method, packed.midline_px) == (split.method, split.midline_px), case
+        assert np.array_equal(packed.labels, split.labels), case

@@ -9,8 +9,9 @@ joined in front of or behind the heart are eroded in-plane until they come apart
 back through the lung; what stays unassigned (small pieces, or lungs that never come apart) goes by the
 midline.
 
-Memory does not grow faster than the lungs' box on the grid (a byte or two per cell): 3-D components are
-labelled, and cells eroded and grown, :data:`SLAB_SLICES` slices at a time.
+Memory: a byte per cell of the lungs' box on the grid (the labels), the lung cells themselves at a bit per
+cell (:class:`PackedVolume`); 3-D components are labelled, and cells eroded and grown, :data:`SLAB_SLICES`
+slices at a time.
 """
 
 from __future__ import annotations
@@ -125,17 +126,63 @@ class LungSplit:
 
     @property
     def _box(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(o, o + n) for o, n in zip(self.origin, self.cells.shape, strict=True))  # type: ignore[return-value]
+        (z, r, c), (nz, nr, nc) = self.origin, self.cells.shape
+        return slice(z, z + nz), slice(r, r + nr), slice(c, c + nc)
 
 
-def bounding_box(grid: npt.NDArray[np.bool_]) -> tuple[slice, slice, slice] | None:
-    """The smallest box holding every set cell of ``grid``, or None when none is set."""
-    found = ndimage.find_objects(grid.view(np.uint8), max_label=1)
-    return None if not found or found[0] is None else found[0]
+class PackedVolume:
+    """A boolean volume ``(slices, rows, cols)`` at a bit per cell, read and written a slab of slices at a time.
+
+    Args:
+        shape: the volume's shape; every cell starts unset.
+    """
+
+    def __init__(self, shape: Index3) -> None:
+        self.shape = shape
+        self._bits = np.zeros((shape[0], shape[1], -(-shape[2] // 8)), dtype=np.uint8)
+
+    @classmethod
+    def of(cls, mask: npt.NDArray[np.bool_]) -> PackedVolume:
+        """``mask`` packed."""
+        out = cls((mask.shape[0], mask.shape[1], mask.shape[2]))
+        for slab in _slabs(len(out)):
+            out[slab] = mask[slab]
+        return out
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, slab: slice) -> npt.NDArray[np.bool_]:
+        """Slices ``slab`` as booleans (a new array)."""
+        return np.unpackbits(self._bits[slab], axis=2, count=self.shape[2]).view(bool)
+
+    def __setitem__(self, slab: slice, mask: npt.NDArray[np.bool_]) -> None:
+        self._bits[slab] = np.packbits(mask, axis=2)
+
+    def any(self) -> bool:
+        """Whether any cell is set."""
+        return bool(self._bits.any())
+
+    def box(self) -> tuple[slice, slice, slice] | None:
+        """The smallest box holding every set cell, or None when none is set."""
+        slices, rows = np.nonzero(self._bits.any(axis=(1, 2)))[0], np.nonzero(self._bits.any(axis=(0, 2)))[0]
+        if not len(slices):
+            return None
+        either = np.bitwise_or.reduce(self._bits, axis=(0, 1))
+        cols = np.nonzero(np.unpackbits(either, count=self.shape[2]))[0]
+        return _span(slices), _span(rows), _span(cols)
+
+    def crop(self, box: tuple[slice, slice, slice]) -> PackedVolume:
+        """The cells inside ``box`` (slices with their starts and stops)."""
+        z, r, c = box
+        out = PackedVolume((z.stop - z.start, r.stop - r.start, c.stop - c.start))
+        for slab in _slabs(len(out)):
+            out[slab] = self[slice(slab.start + z.start, slab.stop + z.start)][:, r, c]
+        return out
 
 
 def split_lungs(
-    grid: npt.NDArray[np.bool_], factor: int, origin: Index3 = (0, 0, 0), shape: Index3 | None = None
+    grid: npt.NDArray[np.bool_] | PackedVolume, factor: int, origin: Index3 = (0, 0, 0), shape: Index3 | None = None
 ) -> LungSplit:
     """Label each lung cell of ``grid`` (``(slices, rows, cols)``, display orientation) right or left.
 
@@ -145,11 +192,13 @@ def split_lungs(
         origin: where ``grid[0, 0, 0]`` lies on the whole grid.
         shape: the whole grid (default: ``grid.shape``).
     """
-    whole: Index3 = shape or (grid.shape[0], grid.shape[1], grid.shape[2])
-    box = bounding_box(grid)
+    packed = grid if isinstance(grid, PackedVolume) else PackedVolume.of(grid)
+    whole: Index3 = shape or packed.shape
+    box = packed.box()
     if box is None:
         return LungSplit(np.zeros((0, 0, 0), dtype=np.int8), origin, whole, factor, whole[2] * factor / 2.0, "midline")
-    lungs = np.ascontiguousarray(grid[box])
+    lungs = packed.crop(box)
+    del packed
     at: Index3 = (origin[0] + box[0].start, origin[1] + box[1].start, origin[2] + box[2].start)
     columns = at[2] + np.arange(lungs.shape[2])  # on the whole grid
     midline_cells = (columns[0] + columns[-1] + 1) / 2.0
@@ -171,6 +220,11 @@ def split_lungs(
     return LungSplit(labels, at, whole, factor, float(midline_cells * factor), method)
 
 
+def _span(indices: npt.NDArray[np.intp]) -> slice:
+    """From the first to the last of ``indices`` (sorted), both in."""
+    return slice(int(indices[0]), int(indices[-1]) + 1)
+
+
 def _slabs(n: int) -> list[slice]:
     return [slice(start, min(start + SLAB_SLICES, n)) for start in range(0, n, SLAB_SLICES)]
 
@@ -181,10 +235,10 @@ class _Components:
     the slabs' boundaries, so that only one slab's labels are ever held.
 
     Args:
-        mask: ``(slices, rows, cols)``; must not change while this is in use.
+        mask: must not change while this is in use.
     """
 
-    def __init__(self, mask: npt.NDArray[np.bool_]) -> None:
+    def __init__(self, mask: PackedVolume) -> None:
         self.mask = mask
         self.slabs = _slabs(len(mask))
         self._starts: list[int] = []  # per slab: its first node (the nodes are every slab's components)
@@ -220,24 +274,22 @@ class _Components:
         """Components found."""
         return len(self.sizes)
 
-    def numbers(self, k: int) -> npt.NDArray[np.intp]:
+    def numbers(self, k: int) -> npt.NDArray[np.int32]:
         """The component number (1, 2, ...; 0 outside the mask) of each cell of slab ``k`` (``mask[slabs[k]]``)."""
         local, n = ndimage.label(self.mask[self.slabs[k]], structure=_FACES)
         start = self._starts[k]
-        lookup = np.concatenate([[0], self._number[start : start + n]])
+        lookup = np.concatenate([[0], self._number[start : start + n]]).astype(np.int32)
         return lookup[local]
 
-    def select(self, number: int) -> npt.NDArray[np.bool_]:
+    def select(self, number: int) -> PackedVolume:
         """The cells of component ``number``."""
-        out = np.zeros(self.mask.shape, dtype=bool)
+        out = PackedVolume(self.mask.shape)
         for k, slab in enumerate(self.slabs):
             out[slab] = self.numbers(k) == number
         return out
 
 
-def _seeds(
-    grid: npt.NDArray[np.bool_], midline: float, columns: npt.NDArray[np.intp]
-) -> tuple[LabelVolume | None, str]:
+def _seeds(grid: PackedVolume, midline: float, columns: npt.NDArray[np.intp]) -> tuple[LabelVolume | None, str]:
     """Two seeds labelled right and left, or None when the lungs do not come apart.
 
     Args:
@@ -249,7 +301,9 @@ def _seeds(
     found = _pair(components, midline, columns)
     if found is not None:
         return found, "components"
-    eroded = components.select(1 + int(np.argmax(components.sizes))) if components.count else grid.copy()
+    if not components.count:
+        return None, "midline"
+    eroded = components.select(1 + int(np.argmax(components.sizes)))
     del components
     for k in range(1, LUNG_SPLIT_MAX_EROSIONS + 1):
         for slab in _slabs(len(eroded)):  # in-plane: a slab erodes alone

@@ -22,6 +22,7 @@ from ctangel.anatomy.lungs import (
     RIGHT,
     SIDE_NAMES,
     LungSplit,
+    PackedVolume,
     grid_factor,
     side_map,
     split_lungs,
@@ -137,8 +138,8 @@ class AnatomyCollector:
 
     Memory, a 512x512 study: some 100 bytes a slice of index, 2 KiB a slice of lung cells on the split's grid
     (volumes), and the masks' bits (32 KiB a slice of lung, as much again for a slice with lesion) unless
-    ``spill_dir`` keeps those on disk. At the end, while the lungs are told apart, about three bytes per
-    cell of the lungs' box on the grid (a cell is 4x4 pixels).
+    ``spill_dir`` keeps those on disk. At the end, while the lungs are told apart, about a byte per cell of
+    the lungs' box on the grid (a cell is 4x4 pixels).
 
     Args:
         method: ``lobes`` or ``zones``.
@@ -220,10 +221,10 @@ class AnatomyCollector:
             return split_lungs(np.zeros((0, 0, 0), dtype=bool), self._factor, shape=(n, rows, cols))
         r, c = np.nonzero(row_any)[0], np.nonzero(col_any)[0]
         box = (slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1))
-        grid = np.zeros((last - first + 1, box[0].stop - box[0].start, box[1].stop - box[1].start), dtype=bool)
+        grid = PackedVolume((last - first + 1, box[0].stop - box[0].start, box[1].stop - box[1].start))
         for i in range(first, last + 1):
             if self._cells.count(i):
-                grid[i - first] = self._cells.get(i)[box]
+                grid[i - first : i - first + 1] = self._cells.get(i)[None, box[0], box[1]]
         return split_lungs(grid, self._factor, origin=(first, box[0].start, box[1].start), shape=(n, rows, cols))
 
     @staticmethod

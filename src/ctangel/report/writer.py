@@ -269,9 +269,6 @@ class OutputWriter:
         folder = self._study_dir(state.name)
         outputs: dict[str, Any] = {"folder": self._rel(folder), "overlays": state.overlays}
         if len(state.montage):
-            folder.mkdir(parents=True, exist_ok=True)
-            montage = state.montage
-            self._files.submit(folder / MONTAGE_NAME, lambda path: _save_png(montage.render(), path))
             outputs["montage"] = self._rel(folder / MONTAGE_NAME)
         if self.write_masks:
             if state.study.is_volume:
@@ -283,6 +280,10 @@ class OutputWriter:
         result.outputs = outputs
         if state.anatomy is not None:
             self._finish_anatomy(state, result, folder)
+        if len(state.montage):  # drawn after the anatomy: the two never hold their memory at once
+            folder.mkdir(parents=True, exist_ok=True)
+            montage = state.montage
+            self._files.submit(folder / MONTAGE_NAME, lambda path: _save_png(montage.render(), path))
         self._files.flush()
 
     def fail_input(self, error: InputError) -> None:
