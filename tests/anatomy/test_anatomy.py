@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ctangel.anatomy import AnatomyCollector, severity_score
 from ctangel.anatomy.lungs import LEFT, RIGHT, split_lungs
 from ctangel.anatomy.packed import PackedMasks
+from ctangel.errors import OutputError
 
 
 @pytest.mark.parametrize(
@@ -110,3 +113,50 @@ def test_single_images_get_per_slice_sides_only() -> None:
     assert doc["regions_method"] == "per-slice" and doc["regions"] == [] and doc["severity_score"] is None
     assert doc["slices"]["lesion_px_right"] == [0, 4] and doc["slices"]["lesion_px_left"] == [0, 0]
     assert doc["lungs"]["right"]["lung_volume_ml"] is None
+
+
+def test_spilled_masks_round_trip_from_an_unnamed_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    masks = {0: rng.random((64, 48)) > 0.5, 2: np.zeros((10, 10), dtype=bool), 5: rng.random((7, 9)) > 0.3}
+    packed = PackedMasks(spill_dir=tmp_path)
+    for index, mask in masks.items():
+        packed.put(index, mask)
+    assert packed.spilled and list(tmp_path.iterdir()) == []  # nothing left behind under a name
+    for index in (5, 0, 2):  # any order
+        assert packed.get(index).dtype == bool and np.array_equal(packed.get(index), masks[index])
+    assert packed.nbytes == 64 * 48 // 8 + 8  # 7 x 9 = 63 bits: 8 bytes
+    packed.close()
+    assert packed.get(2).shape == (10, 10)  # an empty mask needs no file
+    with pytest.raises(ValueError, match="closed"):
+        packed.get(0)
+
+
+def test_an_unwritable_spill_folder_is_an_output_error(tmp_path: Path) -> None:
+    packed = PackedMasks(spill_dir=tmp_path / "missing")
+    packed.put(0, np.zeros((4, 4), dtype=bool))  # empty: no file yet
+    with pytest.raises(OutputError, match="missing"):
+        packed.put(1, np.ones((4, 4), dtype=bool))
+
+
+@pytest.mark.parametrize("method", ["lobes", "zones"])
+def test_figures_are_the_same_spilled_and_add_up_to_the_region_maps(method: str, tmp_path: Path) -> None:
+    lungs = two_lungs(slices=15, joined=True)
+    rng = np.random.default_rng(2)
+    lesion = (rng.random(lungs.shape) < 0.2) & (lungs | (rng.random(lungs.shape) < 0.1))
+    in_memory = AnatomyCollector(method, is_volume=True)  # type: ignore[arg-type]
+    spilled = AnatomyCollector(method, is_volume=True, spill_dir=tmp_path)  # type: ignore[arg-type]
+    feed(in_memory, lungs, lesion)
+    feed(spilled, lungs, lesion)
+    doc = in_memory.finish(0.001).to_dict()
+    assert spilled.finish(0.001).to_dict() == doc
+    n_regions = len(doc["regions"])
+    for i in range(len(lungs)):
+        region = spilled.region_map(i)
+        assert np.array_equal(region, in_memory.region_map(i))
+        per_region = np.bincount(region[lesion[i]], minlength=n_regions + 1)[1:]
+        assert [doc["slices"]["lesion_px_by_region"][r["key"]][i] for r in doc["regions"]] == per_region.tolist()
+    lung_px = np.zeros(n_regions + 1, dtype=np.int64)
+    for i in range(len(lungs)):
+        lung_px += np.bincount(in_memory.region_map(i).ravel(), minlength=n_regions + 1)
+    assert [r["lung_px"] for r in doc["regions"]] == lung_px[1:].tolist()
+    spilled.close()

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from ctangel.errors import ConfigError
+from ctangel.errors import ConfigError, OutputError
 from ctangel.io.study import DisplayTransform, Study
 from ctangel.preprocessing import Window
 from ctangel.report import OutputWriter
@@ -193,3 +193,31 @@ def test_a_study_failing_midway_keeps_what_it_wrote(make_driver: Callable[..., D
     driver.finish()
     assert (driver.writer.out_dir / "studies" / "p_s" / "overlays" / "0000_a.png").is_file()
     assert "truncated" in driver.writer.report_path.read_text(encoding="utf-8")
+
+
+def test_an_image_that_cannot_be_written_fails_its_study(make_driver: Callable[..., Driver]) -> None:
+    driver = make_driver()
+    out = driver.writer.out_dir
+    (out / "studies" / "p1_s1" / "overlays" / "0000_a.png").mkdir(parents=True)  # a folder where the image goes
+    with pytest.raises(OutputError, match=r"0000_a\.png: cannot be written"):
+        driver.study([_grey(), _grey()], [_lesion(), _lesion()], ["in/a.png", "in/b.png"])
+    assert (out / "studies" / "p1_s1" / "overlays" / "0001_b.png").is_file()  # the others were written
+    assert not driver.writer._states and not driver.writer.partial_path.exists()  # not recorded as done
+    second = driver.study([_grey()], [_lesion()], ["in2/a.png"], patient_id="p2")  # the next study goes on
+    assert (out / second.outputs["overlays"][0]["path"]).is_file()
+
+
+def test_overlays_are_lossless_pngs_of_the_drawn_image(make_driver: Callable[..., Driver]) -> None:
+    from ctangel.report.overlay import draw_overlay
+
+    driver = make_driver()
+    result = driver.study([_grey()], [_lesion()], ["scans/a.png"])
+    with Image.open(driver.writer.out_dir / result.outputs["overlays"][0]["path"]) as im:
+        saved = np.asarray(im.convert("RGB"))
+    drawn = draw_overlay(
+        _grey(),
+        [(10.0, 5.0, 20.0, 10.0)],
+        ["slice 0 | a.png", "lesion probability 0.900 | lesion 50 px (24.5 mm2)"],
+        lesion_mask=_lesion(),
+    )
+    assert np.array_equal(saved, np.asarray(drawn))

@@ -9,6 +9,7 @@ is often left out of a lung mask); a lesion pixel outside the lung mask goes to 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from ctangel.anatomy.lungs import (
     RIGHT,
     SIDE_NAMES,
     LungSplit,
+    PackedVolume,
     grid_factor,
     side_map,
     split_lungs,
@@ -134,29 +136,46 @@ class _Extent:
 class AnatomyCollector:
     """Collects a study's lung and lesion masks and turns them into a :class:`StudyAnatomy`.
 
-    Memory: one bit per pixel of each slice's lung mask, one per pixel of each slice with lesion, and at
-    the end a grid 1/16 the size of the study (one byte per cell). A 1000-slice 512x512 study: 32 MiB of
-    lung bits, at most as much lesion bits, 16 MiB of grid.
+    Memory, a 512x512 study: some 100 bytes a slice of index, 2 KiB a slice of lung cells on the split's grid
+    (volumes), and the masks' bits (32 KiB a slice of lung, as much again for a slice with lesion) unless
+    ``spill_dir`` keeps those on disk. At the end, while the lungs are told apart, about a byte per cell of
+    the lungs' box on the grid (a cell is 4x4 pixels).
 
     Args:
         method: ``lobes`` or ``zones``.
         is_volume: whether the slices are one volume (DICOM series, NIfTI); otherwise each slice stands
             alone and only per-slice right/left figures are made.
+        spill_dir: keep the lung and lesion masks in temporary files in this folder (see
+            :class:`PackedMasks`); None keeps them in memory. Call :meth:`close` when done.
     """
 
-    def __init__(self, method: RegionMethod, is_volume: bool) -> None:
+    def __init__(self, method: RegionMethod, is_volume: bool, spill_dir: Path | None = None) -> None:
         self.method: RegionMethod = method
         self.is_volume = is_volume
-        self.lungs = PackedMasks()
-        self.lesions = PackedMasks()
+        self.lungs = PackedMasks(spill_dir)
+        self.lesions = PackedMasks(spill_dir)
+        self._cells = PackedMasks()  # volumes: each slice's lung on the split's grid
+        self._factor = 1
         self._split: LungSplit | None = None
         self._extents: dict[int, _Extent] = {}
         self._per_slice: dict[int, LungSplit] = {}
 
     def add(self, index: int, lung: BoolMask, lesion: BoolMask) -> None:
-        """Keep slice ``index``'s masks (display orientation, same shape)."""
+        """Keep slice ``index``'s masks (display orientation, same shape).
+
+        Raises:
+            OutputError: the masks cannot be written to ``spill_dir``.
+        """
         self.lungs.put(index, lung)
         self.lesions.put(index, lesion)
+        if self.is_volume:
+            self._factor = grid_factor(lung.shape)
+            self._cells.put(index, to_grid(lung, self._factor))
+
+    def close(self) -> None:
+        """Let the masks' temporary files go; the maps of :meth:`side_map` and :meth:`region_map` go with them."""
+        self.lungs.close()
+        self.lesions.close()
 
     def finish(self, voxel_volume_ml: float | None) -> StudyAnatomy:
         """Separate the lungs, cut them into regions and count; call once all slices are in."""
@@ -173,10 +192,7 @@ class AnatomyCollector:
         for i in range(n):
             if i not in self.lungs:
                 continue
-            labels = self.region_map(i)
-            lesion = self.lesions.get(i)
-            counts_all = np.bincount(labels.ravel(), minlength=len(regions) + 1)
-            counts_lesion = np.bincount(labels[lesion], minlength=len(regions) + 1)
+            counts_all, counts_lesion = self._region_counts(i, len(regions) + 1)
             for k, region in enumerate(regions):
                 side = SIDE_NAMES[region.side]
                 figures[k].lung_px += int(counts_all[k + 1])
@@ -190,52 +206,82 @@ class AnatomyCollector:
         )
 
     def _split_volume(self, n: int) -> LungSplit:
-        present = self.lungs.indices()
-        shape = self.lungs.shape(present[0])
-        factor = grid_factor(shape)
-        first = to_grid(self.lungs.get(present[0]), factor)
-        grid = np.zeros((n, *first.shape), dtype=bool)
+        """The lungs told apart on the grid of the lungs' box (the rest of the grid is never held)."""
+        present = self._cells.indices()
+        rows, cols = self._cells.shape(present[0])
+        first, last = n, -1
+        row_any, col_any = np.zeros(rows, dtype=bool), np.zeros(cols, dtype=bool)
         for i in present:
-            grid[i] = to_grid(self.lungs.get(i), factor)
-        return split_lungs(grid, factor)
+            if self._cells.count(i):
+                cells = self._cells.get(i)
+                first, last = min(first, i), max(last, i)
+                row_any |= cells.any(axis=1)
+                col_any |= cells.any(axis=0)
+        if last < 0:
+            return split_lungs(np.zeros((0, 0, 0), dtype=bool), self._factor, shape=(n, rows, cols))
+        r, c = np.nonzero(row_any)[0], np.nonzero(col_any)[0]
+        box = (slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1))
+        grid = PackedVolume((last - first + 1, box[0].stop - box[0].start, box[1].stop - box[1].start))
+        for i in range(first, last + 1):
+            if self._cells.count(i):
+                grid[i - first : i - first + 1] = self._cells.get(i)[None, box[0], box[1]]
+        return split_lungs(grid, self._factor, origin=(first, box[0].start, box[1].start), shape=(n, rows, cols))
 
     @staticmethod
     def _lung_extents(split: LungSplit) -> dict[int, _Extent]:
         out = {}
         for side in (RIGHT, LEFT):
-            cells = split.labels == side
-            if not cells.any():
-                continue
-            slices = np.nonzero(cells.any(axis=(1, 2)))[0]
-            rows = np.nonzero(cells.any(axis=(0, 2)))[0]
-            out[side] = _Extent(
-                int(slices[0]), int(slices[-1]), float(rows[0] * split.factor), float((rows[-1] + 1) * split.factor)
-            )
+            extent = split.extent(side)
+            if extent is not None:
+                first, last, front, back = extent
+                out[side] = _Extent(first, last, float(front * split.factor), float((back + 1) * split.factor))
         return out
 
     def side_map(self, index: int) -> npt.NDArray[np.int8]:
         """Slice ``index``'s lung and lesion pixels labelled right or left (0 elsewhere), after :meth:`finish`."""
         pixels = self.lungs.get(index) | self.lesions.get(index)
-        split = self._split if self.is_volume else self._per_slice.get(index)
-        if split is None:
-            raise RuntimeError("AnatomyCollector.finish() must run first")
-        cells = split.labels[index] if self.is_volume else split.labels[0]
-        return side_map(pixels, cells, split.factor, split.midline_px)
+        return self._side_map(index, pixels)
 
     def region_map(self, index: int) -> npt.NDArray[np.int8]:
         """Slice ``index``'s pixels labelled 1 + their region's index (0 outside), volumes after :meth:`finish`."""
         sides = self.side_map(index)
-        out = np.zeros(sides.shape, dtype=np.int8)
+        table = self._row_regions(index, sides.shape[0])
+        inside = np.where(sides == LEFT, table[LEFT][:, None], OUTSIDE).astype(np.int8)
+        return np.where(sides == RIGHT, table[RIGHT][:, None], inside)
+
+    def _side_map(self, index: int, pixels: BoolMask) -> npt.NDArray[np.int8]:
+        split = self._split if self.is_volume else self._per_slice.get(index)
+        if split is None:
+            raise RuntimeError("AnatomyCollector.finish() must run first")
+        cells = split.slice_labels(index if self.is_volume else 0)
+        return side_map(pixels, cells, split.factor, split.midline_px)
+
+    def _row_regions(self, index: int, rows: int) -> npt.NDArray[np.int8]:
+        """``(3, rows)``: per side (:data:`NO_LUNG`, :data:`RIGHT`, :data:`LEFT`), 1 + the region of each row of
+        slice ``index`` (a region depends only on the slice's height in the lung and the row's depth), or
+        :data:`OUTSIDE` for a side without lung."""
+        table = np.full((3, rows), OUTSIDE, dtype=np.int8)
         for side, extent in self._extents.items():
-            where = sides == side
-            if not where.any():
-                continue
             height = extent.last - extent.first + 1
             t = min(max((index - extent.first + 0.5) / height, 0.0), 1.0)
-            rows = np.nonzero(where)[0].astype(np.float64)
-            u = np.clip((rows + 0.5 - extent.front) / max(extent.back - extent.front, 1.0), 0.0, 1.0)
-            out[where] = 1 + region_index(self.method, side, t, u)
-        return out
+            depth = max(extent.back - extent.front, 1.0)
+            u = np.clip((np.arange(rows) + 0.5 - extent.front) / depth, 0.0, 1.0)
+            table[side] = 1 + region_index(self.method, side, t, u)
+        return table
+
+    def _region_counts(self, index: int, labels: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Slice ``index``'s pixels, and its lesion pixels, per label of :meth:`region_map` (``labels`` of
+        them), counted a row at a time."""
+        lesion = self.lesions.get(index)
+        sides = self._side_map(index, self.lungs.get(index) | lesion)
+        table = self._row_regions(index, sides.shape[0])
+        counts = np.zeros((2, labels), dtype=np.int64)
+        for side in self._extents:
+            where = sides == side
+            for k, pixels in enumerate((where, where & lesion)):
+                per_row = np.count_nonzero(pixels, axis=1)
+                counts[k] += np.bincount(table[side], weights=per_row, minlength=labels).astype(np.int64)
+        return counts[0], counts[1]
 
     def _per_slice_figures(self, n: int, voxel_volume_ml: float | None) -> StudyAnatomy:
         lungs = {name: RegionFigures(voxel_volume_ml=None) for name in ("right", "left")}

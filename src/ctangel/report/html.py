@@ -182,7 +182,8 @@ def _data_uri(path: Path, max_side: int) -> str | None:
     """The image at ``path``, shrunk to fit ``max_side``, as a JPEG ``data:`` URI (None when unreadable)."""
     try:
         with Image.open(path) as im:
-            small = im.convert("RGB")
+            im.load()
+            small = im if im.mode == "RGB" else im.convert("RGB")  # one copy of a large montage, not two
     except OSError as exc:
         logger.warning("%s: cannot embed this image in the report (%s)", path, exc)
         return None

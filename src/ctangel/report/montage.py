@@ -14,7 +14,7 @@ from ctangel._types import BoolMask
 from ctangel.report._draw import font
 from ctangel.report.overlay import CAPTION_BACKGROUND_RGB, CAPTION_TEXT_RGB, MODEL_RGB
 
-#: Side of one tile, pixels; a tile costs two bytes a pixel in memory (grey and lesion mask).
+#: Side of one tile, pixels; a tile costs a byte a pixel in memory (grey), and a bit for its lesion pixels.
 TILE_SIDE_PX: Final = 96
 #: Negative slices are sampled so that a study shows about this many of them; positive slices always show.
 MAX_NEGATIVE_TILES: Final = 120
@@ -36,7 +36,13 @@ class _Tile:
     index: int
     positive: bool
     grey: npt.NDArray[np.uint8]
-    lesion: BoolMask | None
+    lesion_bits: npt.NDArray[np.uint8] | None  # packed bits of the tile's lesion pixels
+
+    @property
+    def lesion(self) -> BoolMask | None:
+        if self.lesion_bits is None:
+            return None
+        return np.unpackbits(self.lesion_bits, count=self.grey.size).view(bool).reshape(self.grey.shape)
 
 
 class Montage:
@@ -80,13 +86,14 @@ class Montage:
         small[top : top + size[1], left : left + size[0]] = np.asarray(
             Image.fromarray(grey).resize(size, Image.Resampling.BOX)
         )
-        small_lesion = None
+        bits = None
         if lesion is not None and lesion.any():
             # Any lesion pixel under a tile pixel marks it, so that small lesions stay visible.
             cover = Image.fromarray(lesion.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX)
             small_lesion = np.zeros((self.tile, self.tile), dtype=bool)
             small_lesion[top : top + size[1], left : left + size[0]] = np.asarray(cover) > 0
-        self._tiles.append(_Tile(index, positive, small, small_lesion))
+            bits = np.packbits(small_lesion, axis=None)
+        self._tiles.append(_Tile(index, positive, small, bits))
 
     def render(self) -> Image.Image | None:
         """The grid, tiles in slice order, or None when no tile was kept.
@@ -124,8 +131,9 @@ class Montage:
 
 def _tile_image(t: _Tile) -> Image.Image:
     rgb = np.repeat(t.grey[:, :, None], 3, axis=2)
-    if t.lesion is not None:
+    lesion = t.lesion
+    if lesion is not None:
         red = np.asarray(MODEL_RGB, dtype=np.float32)
-        mixed = (1 - LESION_TINT) * rgb[t.lesion].astype(np.float32) + LESION_TINT * red
-        rgb[t.lesion] = np.round(mixed).astype(np.uint8)
+        mixed = (1 - LESION_TINT) * rgb[lesion].astype(np.float32) + LESION_TINT * red
+        rgb[lesion] = np.round(mixed).astype(np.uint8)
     return Image.fromarray(rgb, mode="RGB")

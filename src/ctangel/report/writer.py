@@ -33,10 +33,11 @@ from PIL import Image
 
 from ctangel.anatomy import DEFAULT_REGION_METHOD, AnatomyCollector, RegionMethod
 from ctangel.constants import MASK_BACKGROUND, MASK_FOREGROUND
-from ctangel.errors import ConfigError, InputError
+from ctangel.errors import ConfigError, InputError, OutputError
 from ctangel.log import logger
 from ctangel.preprocessing import Window, to_unit_range
 from ctangel.report._draw import to_uint8
+from ctangel.report.background import BackgroundWriter
 from ctangel.report.charts import lesion_profile_svg, regions_svg
 from ctangel.report.files import atomic_text
 from ctangel.report.html import write_html_report
@@ -73,6 +74,9 @@ INDEX_DIGITS: Final = 4
 #: Characters of a source's file name shown in an overlay's caption.
 CAPTION_SOURCE_CHARS: Final = 60
 JSON_INDENT: Final = 2
+#: zlib level of the PNGs written (overlays, montages, masks): PNG is lossless whatever the level, and 1
+#: encodes an overlay about 4x faster than Pillow's default (6), for files about as small.
+PNG_COMPRESS_LEVEL: Final = 1
 
 #: ``PATH#k``: slice ``k`` of a volume file.
 _VOLUME_SLICE = re.compile(r"#\d+$")
@@ -80,7 +84,7 @@ _VOLUME_SLICE = re.compile(r"#\d+$")
 
 @dataclass
 class _StudyState:
-    """What the writer holds for the study in progress: names, thumbnails and (volumes) lesion masks."""
+    """What the writer holds for the study in progress: names, thumbnails, and the masks (see anatomy)."""
 
     study: Study
     name: str
@@ -90,7 +94,6 @@ class _StudyState:
     mask_names: UniqueNames = field(default_factory=UniqueNames)
     overlays: list[dict[str, Any]] = field(default_factory=list)
     masks: list[dict[str, Any]] = field(default_factory=list)
-    volume_masks: dict[int, BoolMask] = field(default_factory=dict)
     display_shape: tuple[int, int] | None = None
     labels_drawn: int = 0
     anatomy: AnatomyCollector | None = None
@@ -105,8 +108,13 @@ class OutputWriter:
     self-contained ``report.html``. Outputs of earlier studies stay when a later one fails, and
     ``results.partial.jsonl`` holds one line per finished study until ``results.json`` replaces it.
 
-    Memory per study holds one small tile per kept slice (see :class:`Montage`) and, for a volume with
-    ``write_masks``, the lesion masks of its slices that have lesion.
+    Images are drawn and written in one background thread (:class:`BackgroundWriter`), a few slices behind
+    the pipeline; a study's files are all on disk before :meth:`finish_study` returns, or it raises
+    :class:`~ctangel.errors.OutputError`.
+
+    Memory per study holds one small tile per kept slice (see :class:`Montage`) and some 100 bytes a slice
+    of index; the lung and lesion masks (for the anatomy figures, the DICOM SEG and a volume's mask) wait
+    in unnamed temporary files in ``out_dir``.
 
     Args:
         out_dir: the output folder (created, with its parents).
@@ -152,6 +160,7 @@ class OutputWriter:
         self._notes: dict[str, list[str]] = {}
         self._errors: list[InputError] = []
         self._partial_started = False
+        self._files = BackgroundWriter()
 
     @property
     def results_path(self) -> Path:
@@ -195,7 +204,7 @@ class OutputWriter:
             name=name,
             montage=Montage(len(study)),
             labels={} if self.labels is None or self.overlays == "none" else self.labels.for_study(study),
-            anatomy=AnatomyCollector(self.regions, study.is_volume),
+            anatomy=AnatomyCollector(self.regions, study.is_volume, spill_dir=self.out_dir),
         )
         self._states[id(study)] = state
         notes = [f"skipped: {line}" for line in study.skipped]
@@ -233,20 +242,36 @@ class OutputWriter:
             state.anatomy.add(result.index, findings.lung_mask, findings.lesion_mask)
 
     def finish_study(self, study: Study, result: StudyResult) -> None:
-        """Write the montage (and a volume's mask), and record in ``result.outputs`` what was written."""
+        """Write the montage (and a volume's mask), and record in ``result.outputs`` what was written.
+
+        Raises:
+            OutputError: a file of the study (an overlay, the montage, a mask) could not be written.
+        """
         state = self._states.pop(id(study), None)
         if state is None:
             state = _StudyState(study, self._names.take(_study_label(study)), Montage(0), {})
+        try:
+            self._finish_files(state, result)
+        finally:
+            if state.anatomy is not None:
+                state.anatomy.close()
+        logger.info(
+            "%s: %d overlays%s written under %s",
+            study.input,
+            len(state.overlays),
+            f" ({state.labels_drawn} with label boxes)" if state.labels else "",
+            self._study_dir(state.name),
+        )
+        self._append_partial({"patient_id": result.patient_id, "study": result.to_dict()})
+
+    def _finish_files(self, state: _StudyState, result: StudyResult) -> None:
+        """The montage, the anatomy and its figures, a volume's mask; then wait for the study's images."""
         folder = self._study_dir(state.name)
         outputs: dict[str, Any] = {"folder": self._rel(folder), "overlays": state.overlays}
-        montage = state.montage.render()
-        if montage is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / MONTAGE_NAME
-            montage.save(path)
-            outputs["montage"] = self._rel(path)
+        if len(state.montage):
+            outputs["montage"] = self._rel(folder / MONTAGE_NAME)
         if self.write_masks:
-            if study.is_volume:
+            if state.study.is_volume:
                 mask_path = self._write_volume_mask(state)
                 if mask_path is not None:
                     outputs["mask"] = self._rel(mask_path)
@@ -255,28 +280,35 @@ class OutputWriter:
         result.outputs = outputs
         if state.anatomy is not None:
             self._finish_anatomy(state, result, folder)
-        logger.info(
-            "%s: %d overlays%s written under %s",
-            study.input,
-            len(state.overlays),
-            f" ({state.labels_drawn} with label boxes)" if state.labels else "",
-            folder,
-        )
-        self._append_partial({"patient_id": result.patient_id, "study": result.to_dict()})
+        if len(state.montage):  # drawn after the anatomy: the two never hold their memory at once
+            folder.mkdir(parents=True, exist_ok=True)
+            montage = state.montage
+            self._files.submit(folder / MONTAGE_NAME, lambda path: _save_png(montage.render(), path))
+        self._files.flush()
 
     def fail_input(self, error: InputError) -> None:
         """Remember the failed input for the report; what its study wrote so far stays on disk (but is not
         listed in the report, which lists finished studies)."""
         self._errors.append(error)
+        try:
+            self._files.flush()  # what the failed study wrote so far stays on disk
+        except OutputError as exc:
+            logger.error("%s", exc)
         for key, state in list(self._states.items()):
             # A study that fails on a slice is reported under that slice's file.
             if error.path == state.study.input or error.path in state.study.sources:
-                del self._states[key]
+                self._drop(key)
         self._append_partial({"error": {"input": error.path, "error": error.problem}})
 
     def finish(self, result: AnalysisResult) -> None:
-        """Write ``results.json`` (atomically) and ``report.html``; remove the partial results."""
-        self._states.clear()
+        """Write ``results.json`` (atomically) and ``report.html``; remove the partial results.
+
+        Raises:
+            OutputError: an image of a study never finished could not be written, or a file here.
+        """
+        for key in list(self._states):
+            self._drop(key)
+        self._files.flush()
         with atomic_text(self.results_path) as f:
             json.dump(result.to_dict(), f, indent=JSON_INDENT, ensure_ascii=False, default=str)
             f.write("\n")
@@ -301,6 +333,11 @@ class OutputWriter:
         self._notes.update({folder: list(lines) for folder, lines in notes.items()})
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _drop(self, key: int) -> None:
+        state = self._states.pop(key)
+        if state.anatomy is not None:
+            state.anatomy.close()
 
     def _state(self, study: Study) -> _StudyState:
         state = self._states.get(id(study))
@@ -340,18 +377,16 @@ class OutputWriter:
             state.labels_drawn += 1
         elif has_labels:
             caption.append("no label image for this slice")
-        image = draw_overlay(
-            grey,
-            [les.box for les in findings.lesions],
-            caption,
-            lesion_mask=findings.lesion_mask,
-            truth_boxes=truth_boxes,
-            truth_mask=truth,
-        )
+        boxes, lesion = [les.box for les in findings.lesions], findings.lesion_mask
+
+        def write(path: Path) -> None:
+            overlay = draw_overlay(grey, boxes, caption, lesion_mask=lesion, truth_boxes=truth_boxes, truth_mask=truth)
+            _save_png(overlay, path)
+
         folder = self._study_dir(state.name) / OVERLAYS_DIR
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        image.save(path)
+        self._files.submit(path, write)
         state.overlays.append({"index": result.index, "path": self._rel(path)})
 
     def _finish_anatomy(self, state: _StudyState, result: StudyResult, folder: Path) -> None:
@@ -383,10 +418,9 @@ class OutputWriter:
             logger.info("%s: not a DICOM series; no DICOM SEG", study.input)
 
     def _keep_mask(self, state: _StudyState, result: SliceResult, lesion: BoolMask) -> None:
+        """An image's mask PNG (a volume's masks wait in its :class:`AnatomyCollector` until its NIfTI)."""
         study = state.study
         if study.is_volume:
-            if lesion.any():
-                state.volume_masks[result.index] = lesion.astype(bool, copy=True)
             return
         stem = _source_stem(result.source) or f"{result.index:0{INDEX_DIGITS}d}"
         folder = self.out_dir / MASKS_DIR / state.name
@@ -394,7 +428,7 @@ class OutputWriter:
         path = folder / state.mask_names.take(stem, PNG_SUFFIX)
         stored = study.display.invert(lesion)
         values = np.where(stored, MASK_FOREGROUND, MASK_BACKGROUND).astype(np.uint8)
-        Image.fromarray(values, mode="L").save(path)
+        self._files.submit(path, lambda p: _save_png(Image.fromarray(values, mode="L"), p))
         state.masks.append({"index": result.index, "path": self._rel(path)})
 
     def _write_volume_mask(self, state: _StudyState) -> Path | None:
@@ -405,8 +439,10 @@ class OutputWriter:
             logger.warning("%s: no slice was analysed; no mask written", study.input)
             return None
         empty = np.zeros(state.display_shape, dtype=bool)
+        lesions = state.anatomy.lesions if state.anatomy is not None else None
+        masks = (lesions.get(i) if lesions is not None and i in lesions else empty for i in range(len(study)))
         try:
-            image = mask_to_nifti(study, (state.volume_masks.get(i, empty) for i in range(len(study))))
+            image = mask_to_nifti(study, masks)
         except ValueError as exc:
             logger.error("%s: the lesion mask cannot be written (%s)", study.input, exc)
             notes = self._notes.setdefault(self._rel(self._study_dir(state.name)), [])
@@ -428,6 +464,11 @@ class OutputWriter:
         with self.partial_path.open(mode, encoding="utf-8") as f:
             f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
         self._partial_started = True
+
+
+def _save_png(image: Image.Image | None, path: Path) -> None:
+    if image is not None:
+        image.save(path, compress_level=PNG_COMPRESS_LEVEL)
 
 
 def _study_label(study: Study) -> str:
