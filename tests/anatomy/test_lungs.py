@@ -178,7 +178,7 @@ def test_components_are_numbered_as_ndimage_label_numbers_them(slab: int) -> Non
     for case in range(20):
         mask = rng.random((int(rng.integers(1, 12)), 9, 11)) < rng.uniform(0.2, 0.7)
         expected, n = ndimage.label(mask, structure=_FACES)
-        found = lungs._Components(mask)
+        found = lungs.SlabComponents(mask)
         assert found.count == n, case
         assert np.array_equal(found.sizes, np.bincount(expected.ravel())[1:]), case
         numbers = np.concatenate([found.numbers(k) for k in range(len(found.slabs))])

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
+from ctangel.inference.lung3d import GridFile, clean_lung_volume, drop_air_components
 from ctangel.inference.stages import is_turned
 
 
@@ -59,3 +60,49 @@ def test_is_turned_sees_lungs_one_above_the_other() -> None:
     assert not is_turned(upright, 0.1)
     assert is_turned(np.ascontiguousarray(upright.T), 0.1)
     assert not is_turned(np.zeros((10, 10), bool), 0.1)
+
+
+def _clean_in_memory(masks: np.ndarray, min_volume_fraction: float, min_slice_fraction: float) -> np.ndarray:
+    """The whole-volume implementation clean_lung_volume had before it went a slab at a time."""
+    from scipy import ndimage as ndi
+
+    labels, n = ndi.label(masks, structure=ndi.generate_binary_structure(3, 1))
+    if n == 0:
+        return masks.copy()
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    keep = sizes >= min_volume_fraction * sizes.max()
+    keep[0] = False
+    out = keep[labels]
+    areas = out.sum(axis=(1, 2))
+    out[areas < min_slice_fraction * areas.max()] = False
+    for k in np.nonzero(out.any(axis=(1, 2)))[0]:
+        out[k] = ndi.binary_fill_holes(out[k])
+    return out
+
+
+@pytest.mark.parametrize("slab", [3, 64])
+def test_clean_lung_volume_a_slab_at_a_time_equals_the_whole_volume(slab: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy import ndimage as ndi
+
+    from ctangel.anatomy import lungs
+
+    monkeypatch.setattr(lungs, "SLAB_SLICES", slab)
+    rng = np.random.default_rng(slab)
+    for _ in range(20):
+        vol = ndi.binary_opening(rng.random((int(rng.integers(1, 20)), 16, 16)) < 0.55)
+        expected = _clean_in_memory(vol, 0.1, 0.03)
+        np.testing.assert_array_equal(clean_lung_volume(vol, 0.1, 0.03), expected)
+
+
+def test_grid_file_keeps_appended_grids_and_rewrites_slabs() -> None:
+    store = GridFile(4)
+    grids = np.arange(5 * 16, dtype=np.uint8).reshape(5, 4, 4)
+    for g in grids:
+        store.append(g)
+    assert len(store) == 5
+    np.testing.assert_array_equal(store.read(slice(1, 4)), grids[1:4])
+    store.write(slice(2, 4), np.zeros((2, 4, 4), np.uint8))
+    np.testing.assert_array_equal(store.read(slice(0, 5))[2:4], 0)
+    np.testing.assert_array_equal(store.read(slice(4, 5))[0], grids[4])
+    store.close()

@@ -114,7 +114,7 @@ class LungSplit:
         """``(first slice, last slice, first row, last row)`` on the grid of ``side``'s cells; None without any."""
         slices = np.zeros(self.cells.shape[0], dtype=bool)
         rows = np.zeros(self.cells.shape[1], dtype=bool)
-        for slab in _slabs(self.cells.shape[0]):
+        for slab in slabs(self.cells.shape[0]):
             cells = self.cells[slab] == side
             slices[slab] = cells.any(axis=(1, 2))
             rows |= cells.any(axis=(0, 2))
@@ -145,7 +145,7 @@ class PackedVolume:
     def of(cls, mask: npt.NDArray[np.bool_]) -> PackedVolume:
         """``mask`` packed."""
         out = cls((mask.shape[0], mask.shape[1], mask.shape[2]))
-        for slab in _slabs(len(out)):
+        for slab in slabs(len(out)):
             out[slab] = mask[slab]
         return out
 
@@ -176,7 +176,7 @@ class PackedVolume:
         """The cells inside ``box`` (slices with their starts and stops)."""
         z, r, c = box
         out = PackedVolume((z.stop - z.start, r.stop - r.start, c.stop - c.start))
-        for slab in _slabs(len(out)):
+        for slab in slabs(len(out)):
             out[slab] = self[slice(slab.start + z.start, slab.stop + z.start)][:, r, c]
         return out
 
@@ -207,11 +207,11 @@ def split_lungs(
         labels = np.zeros(lungs.shape, dtype=np.int8)
     else:
         labels = seeds
-        for slab in _slabs(len(lungs)):  # in-plane: a slab grows alone
+        for slab in slabs(len(lungs)):  # in-plane: a slab grows alone
             labels[slab] = _grow(seeds[slab], lungs[slab])
     by_midline = np.where(columns + 0.5 >= midline_cells, LEFT, RIGHT).astype(np.int8)
     right, left = np.zeros(len(columns), dtype=bool), np.zeros(len(columns), dtype=bool)
-    for slab in _slabs(len(lungs)):
+    for slab in slabs(len(lungs)):
         np.copyto(labels[slab], by_midline, where=lungs[slab] & (labels[slab] == NO_LUNG))
         right |= (labels[slab] == RIGHT).any(axis=(0, 1))
         left |= (labels[slab] == LEFT).any(axis=(0, 1))
@@ -225,11 +225,11 @@ def _span(indices: npt.NDArray[np.intp]) -> slice:
     return slice(int(indices[0]), int(indices[-1]) + 1)
 
 
-def _slabs(n: int) -> list[slice]:
+def slabs(n: int) -> list[slice]:
     return [slice(start, min(start + SLAB_SLICES, n)) for start in range(0, n, SLAB_SLICES)]
 
 
-class _Components:
+class SlabComponents:
     """The face-connected 3-D components of a mask, numbered as :func:`scipy.ndimage.label` numbers them (by
     their first cell, slice by slice, row by row), but labelled a slab of slices at a time and joined across
     the slabs' boundaries, so that only one slab's labels are ever held.
@@ -240,7 +240,7 @@ class _Components:
 
     def __init__(self, mask: PackedVolume) -> None:
         self.mask = mask
-        self.slabs = _slabs(len(mask))
+        self.slabs = slabs(len(mask))
         self._starts: list[int] = []  # per slab: its first node (the nodes are every slab's components)
         counts: list[npt.NDArray[np.intp]] = [np.zeros(1, dtype=np.intp)]  # node 0: the background
         joins: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = []
@@ -297,7 +297,7 @@ def _seeds(grid: PackedVolume, midline: float, columns: npt.NDArray[np.intp]) ->
         midline: the column (cells, whole grid) between the lungs.
         columns: each of ``grid``'s columns on the whole grid.
     """
-    components = _Components(grid)
+    components = SlabComponents(grid)
     found = _pair(components, midline, columns)
     if found is not None:
         return found, "components"
@@ -306,17 +306,17 @@ def _seeds(grid: PackedVolume, midline: float, columns: npt.NDArray[np.intp]) ->
     eroded = components.select(1 + int(np.argmax(components.sizes)))
     del components
     for k in range(1, LUNG_SPLIT_MAX_EROSIONS + 1):
-        for slab in _slabs(len(eroded)):  # in-plane: a slab erodes alone
+        for slab in slabs(len(eroded)):  # in-plane: a slab erodes alone
             eroded[slab] = ndimage.binary_erosion(eroded[slab], structure=_IN_PLANE)
         if not eroded.any():
             break
-        found = _pair(_Components(eroded), midline, columns)
+        found = _pair(SlabComponents(eroded), midline, columns)
         if found is not None:
             return found, f"eroded {k}"
     return None, "midline"
 
 
-def _pair(components: _Components, midline: float, columns: npt.NDArray[np.intp]) -> LabelVolume | None:
+def _pair(components: SlabComponents, midline: float, columns: npt.NDArray[np.intp]) -> LabelVolume | None:
     """The two largest components as right and left, when comparable in size and on either side."""
     if components.count < 2:
         return None

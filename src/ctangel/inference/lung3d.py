@@ -14,10 +14,13 @@ thin tube of air. So, on the lung stage's masks stacked head to feet (on its own
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from ctangel.anatomy.lungs import PackedVolume, SlabComponents, slabs
 from ctangel.inference.postprocess import fill_holes
 
 #: 8-connectivity in a slice.
@@ -32,7 +35,7 @@ SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
 def clean_lung_volume(
     masks: npt.NDArray[np.bool_], min_volume_fraction: float, min_slice_fraction: float
 ) -> npt.NDArray[np.bool_]:
-    """The lungs and airways of a series, from per-slice lung masks.
+    """The lungs and airways of a series, from per-slice lung masks (see :func:`clean_lung_cells`).
 
     Args:
         masks: ``(slices, rows, cols)`` per-slice lung masks of one series, slices in order (head to feet or
@@ -44,19 +47,89 @@ def clean_lung_volume(
         the cleaned masks, same shape.
     """
     masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3 or not masks.any():
+    if masks.ndim != 3:
         return masks.copy()
-    labels, n = ndi.label(masks, structure=SIX_CONNECTED)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    sizes[0] = 0
-    keep = sizes >= min_volume_fraction * sizes.max()
-    keep[0] = False
-    out = keep[labels]
-    areas = out.sum(axis=(1, 2))
-    out[areas < min_slice_fraction * areas.max()] = False
+    out = np.empty_like(masks)
+    kept = clean_lung_cells(PackedVolume.of(masks), min_volume_fraction, min_slice_fraction)
+    for slab in slabs(len(kept)):
+        out[slab] = kept[slab]
     for k in np.nonzero(out.any(axis=(1, 2)))[0]:
         out[k] = fill_holes(out[k])
     return out
+
+
+def clean_lung_cells(cells: PackedVolume, min_volume_fraction: float, min_slice_fraction: float) -> PackedVolume:
+    """Steps 1 and 2 of the module's recipe on a series' lung cells, a slab of slices at a time (the memory
+    is a bit per cell and one slab's labels, whatever the series' length). Step 3 (filling holes) is
+    :func:`~ctangel.inference.postprocess.fill_holes` on each slice.
+
+    Args:
+        cells: the per-slice lung masks, stacked.
+        min_volume_fraction: 3-D components (6-connected) under this share of the largest are dropped.
+        min_slice_fraction: slices whose lung is under this share of the largest slice's are emptied.
+
+    Returns:
+        the kept cells (before holes are filled).
+    """
+    out = PackedVolume(cells.shape)
+    if not cells.any():
+        return out
+    components = SlabComponents(cells)
+    keep = np.zeros(components.count + 1, dtype=bool)
+    keep[1:] = components.sizes >= min_volume_fraction * components.sizes.max()
+    areas = np.zeros(len(cells), dtype=np.int64)
+    for k, slab in enumerate(components.slabs):
+        kept = keep[components.numbers(k)]
+        areas[slab] = kept.sum(axis=(1, 2))
+        out[slab] = kept
+    empty = areas < min_slice_fraction * areas.max()
+    for slab in components.slabs:
+        kept = out[slab]
+        kept[empty[slab]] = False
+        out[slab] = kept
+    return out
+
+
+class GridFile:
+    """A series' per-slice grids ``(side, side)`` of uint8 in an unnamed temporary file: appended a slice at a
+    time, read and rewritten a slab at a time, so the series' length costs disk, not memory.
+
+    Args:
+        side: the grid's side.
+        folder: where the file lives (default: the system's temporary folder).
+    """
+
+    def __init__(self, side: int, folder: str | None = None) -> None:
+        self.side = side
+        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (open for the series; closed by close())
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, grid: npt.NDArray[np.uint8]) -> None:
+        """Add the next slice's grid."""
+        self._file.seek(self._count * self.side * self.side)
+        self._file.write(np.ascontiguousarray(grid, dtype=np.uint8).tobytes())
+        self._count += 1
+
+    def read(self, slab: slice) -> npt.NDArray[np.uint8]:
+        """Slices ``slab`` (steps of 1), ``(n, side, side)``."""
+        start, stop, _ = slab.indices(self._count)
+        cell = self.side * self.side
+        self._file.seek(start * cell)
+        data = self._file.read(max(stop - start, 0) * cell)
+        return np.frombuffer(data, dtype=np.uint8).reshape(-1, self.side, self.side).copy()
+
+    def write(self, slab: slice, grids: npt.NDArray[np.uint8]) -> None:
+        """Replace slices ``slab`` (steps of 1)."""
+        start, _, _ = slab.indices(self._count)
+        self._file.seek(start * self.side * self.side)
+        self._file.write(np.ascontiguousarray(grids, dtype=np.uint8).tobytes())
+
+    def close(self) -> None:
+        """Delete the file."""
+        self._file.close()
 
 
 def drop_air_components(mask: npt.NDArray[np.bool_], hu: npt.NDArray[np.floating], air_median_hu: float) -> None:

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from ctangel import __version__
 from ctangel._types import BoolMask, Box, FloatImage
+from ctangel.anatomy.lungs import PackedVolume, slabs
 from ctangel.errors import CtangelError, InputError
 from ctangel.inference.decisions import PatientRule, slice_is_positive
-from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
+from ctangel.inference.lung3d import GridFile, clean_lung_cells, drop_air_components
 from ctangel.inference.postprocess import (
     LesionBox,
+    fill_holes,
     find_lesions,
     lesion_zone,
     max_in_mask,
@@ -74,17 +75,18 @@ class SliceFindings:
 
 
 class SeriesLungs:
-    """A series' lung masks, kept on the lung model's grid and expanded to a slice's pixels when asked for.
+    """A series' lung masks, kept on the lung model's grid (in a temporary file) and expanded to a slice's
+    pixels when asked for.
 
     Args:
         stage: the lung stage (expands a grid probability to a slice's mask and box).
         shapes: each slice's shape.
         crops: each slice's crop onto the grid.
-        probs: ``(slices, side, side)`` lung probability on the grid, 0..255, already cleaned in 3-D.
+        probs: each slice's lung probability on the grid, 0..255, already cleaned in 3-D.
     """
 
     def __init__(
-        self, stage: LungStage, shapes: list[tuple[int, int]], crops: list[SquareCrop], probs: npt.NDArray[np.uint8]
+        self, stage: LungStage, shapes: list[tuple[int, int]], crops: list[SquareCrop], probs: GridFile
     ) -> None:
         self.stage, self.shapes, self.crops, self.probs = stage, shapes, crops, probs
 
@@ -92,8 +94,12 @@ class SeriesLungs:
         return len(self.shapes)
 
     def __getitem__(self, index: int) -> LungResult:
-        prob = self.probs[index].astype(np.float32) / np.float32(_PROB_LEVELS)
+        prob = self.probs.read(slice(index, index + 1))[0].astype(np.float32) / np.float32(_PROB_LEVELS)
         return self.stage.expand(self.shapes[index], self.crops[index], prob)
+
+    def close(self) -> None:
+        """Delete the grid file."""
+        self.probs.close()
 
 
 class ResultSink(Protocol):
@@ -212,30 +218,39 @@ class Pipeline:
         """The series' lung masks made consistent in 3-D (see :mod:`ctangel.inference.lung3d`), or None when
         ``study`` is not a volume (8-bit images, a single slice) or the setting is off.
 
-        Reads every slice once; keeps only the lung stage's grid (8 bits a pixel) in memory.
+        Reads every slice once; keeps the lung stage's grid (8 bits a cell) in a temporary file and a bit per
+        cell in memory, so the memory does not grow with the series' length.
         """
         s = self.settings
         if not s.lung_3d or study.kind != "hu" or len(study) < 2:
             return None
         shapes: list[tuple[int, int]] = []
         crops: list[SquareCrop] = []
-        grid: list[npt.NDArray[np.uint8]] = []
-        for _, pixels in self._read_ahead(study):
+        side = self.lung_model.checkpoint.input.side
+        level = int(s.lung_threshold * _PROB_LEVELS)
+        store = GridFile(side)
+        cells = PackedVolume((len(study), side, side))
+        for indices, pixels in self._read_ahead(study):
             with self.timings.stage("lung"):
                 on_grid = self.lung_stage.grid([(p, study.kind) for p in pixels])
-                for p, (crop, prob) in zip(pixels, on_grid, strict=True):
+                chunk = np.empty((len(indices), side, side), dtype=np.uint8)
+                for k, (p, (crop, prob)) in enumerate(zip(pixels, on_grid, strict=True)):
                     lung = prob > s.lung_threshold
                     drop_air_components(lung, crop.sample(np.asarray(p, dtype=np.float32)), s.air_component_median_hu)
                     shapes.append(p.shape)
                     crops.append(crop)
-                    grid.append(np.round(np.clip(prob, 0, 1) * lung * _PROB_LEVELS).astype(np.uint8))
+                    chunk[k] = np.round(np.clip(prob, 0, 1) * lung * _PROB_LEVELS)
+                    store.append(chunk[k])
+                cells[slice(indices.start, indices.stop)] = chunk > level
         with self.timings.stage("lung"):
-            probs = np.stack(grid)
-            level = int(s.lung_threshold * _PROB_LEVELS)
-            clean = clean_lung_volume(probs > level, s.min_lung_volume_fraction, s.min_slice_lung_fraction)
-            # removed parts to 0, filled holes to 255; the rest keeps its probability (smooth edges when expanded)
-            probs = np.where(clean, np.where(probs > level, probs, _PROB_LEVELS), 0).astype(np.uint8)
-        return SeriesLungs(self.lung_stage, shapes, crops, probs)
+            kept = clean_lung_cells(cells, s.min_lung_volume_fraction, s.min_slice_lung_fraction)
+            for slab in slabs(len(kept)):
+                probs, clean = store.read(slab), kept[slab]
+                for j in np.nonzero(clean.any(axis=(1, 2)))[0]:
+                    clean[j] = fill_holes(clean[j])
+                # removed parts to 0, filled holes to 255; the rest keeps its probability (smooth edges when expanded)
+                store.write(slab, np.where(clean, np.where(probs > level, probs, _PROB_LEVELS), 0).astype(np.uint8))
+        return SeriesLungs(self.lung_stage, shapes, crops, store)
 
     @staticmethod
     def _read(study: Study, indices: range) -> list[SlicePixels]:
@@ -283,17 +298,21 @@ class Pipeline:
         # A chunk's post-processing and writing run in a thread while the models run on the next chunk (the
         # models' threads wait for each other at every operator, which leaves the cores room); at most one chunk
         # waits to be finished, so memory stays bounded, and the sink sees slices in order, from one thread.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-finish") as finisher:
-            pending: Future[None] | None = None
-            for indices, pixels in self._read_ahead(study):
-                with self.timings.stage("lung"):
-                    expanded = None if lungs is None else [lungs[i] for i in indices]
-                chunk_lungs, probs = self._run_models([(p, study.kind) for p in pixels], expanded)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-finish") as finisher:
+                pending: Future[None] | None = None
+                for indices, pixels in self._read_ahead(study):
+                    with self.timings.stage("lung"):
+                        expanded = None if lungs is None else [lungs[i] for i in indices]
+                    chunk_lungs, probs = self._run_models([(p, study.kind) for p in pixels], expanded)
+                    if pending is not None:
+                        pending.result()
+                    pending = finisher.submit(finish_chunk, indices, pixels, chunk_lungs, probs)
                 if pending is not None:
                     pending.result()
-                pending = finisher.submit(finish_chunk, indices, pixels, chunk_lungs, probs)
-            if pending is not None:
-                pending.result()
+        finally:
+            if lungs is not None:
+                lungs.close()
         study_result = StudyResult(
             patient_id=study.patient_id,
             study_id=study.study_id,
