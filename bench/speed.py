@@ -9,7 +9,10 @@ Run: ``.venv/bin/python bench/speed.py`` (``--runs 3`` by default). Writes ``ben
 * ctangel: the ``ctangel analyze`` command itself, as a new process per run (start-up, reading and decoding,
   both stages, decisions, results.json, overlays, montage and report.html all included), on the synthetic
   phantom written with 300 slices, and on the LIDC-IDRI-0001 series (133 slices) when ../shared/data is there.
-  Peak RSS is the child's own ``ru_maxrss``; the share of time per stage comes from results.json's ``timings_s``.
+  Peak RSS is the child's own high-water mark, ``VmHWM`` of ``/proc/self/status`` (not ``ru_maxrss``: on Linux a
+  child's ``ru_maxrss`` starts from its parent's peak at the fork, which made earlier runs of this script report
+  this script's own memory, the baseline's torch included); the share of time per stage comes from
+  results.json's ``timings_s``.
 """
 
 from __future__ import annotations
@@ -59,11 +62,12 @@ def run_analyze(series: Path, out: Path, extra: list[str]) -> dict[str, Any]:
     """One ``ctangel analyze`` in a fresh process: wall seconds, the child's peak RSS and its stage timings."""
     env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     code = (
-        "import resource, sys, json\n"
+        "import sys, json\n"
         "from ctangel.cli.main import main\n"
         "sys.argv = ['ctangel', 'analyze', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-        "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:'))\n"
+        "print('RSS_KB', int(hwm.split()[1]), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     t0 = time.perf_counter()
@@ -121,7 +125,13 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| ctangel analyze, {name} | {s['n_slices']} | {s['wall_s_median']:.2f} | {s['slices_per_s']:.1f} "
             f"| {s['peak_rss_mib_max']:.0f} | {per300:.1f} | {ratio:.1f}x |"
         )
-    lines += ["", "Share of wall time per stage (median of the runs):", ""]
+    lines += [
+        "",
+        "Share of wall time per stage (median of the runs). A chunk's post-processing and writing run in a thread "
+        "while the models run on the next chunk, so stages overlap and the shares may add up to more than 100%; "
+        "start-up+other is the wall time outside every stage (imports, loading the models, finding the files).",
+        "",
+    ]
     lines += ["| path | " + " | ".join(["start-up+other", "read", "lung", "lesion", "postprocess", "write"]) + " |"]
     lines += ["|---" * 7 + "|"]
     for name, s in doc["ctangel"].items():
@@ -151,7 +161,7 @@ def main() -> None:
     parser.add_argument("--extra", default="", help="extra options for ctangel analyze, e.g. '--backend torch'")
     parser.add_argument("--name", default="speed")
     parser.add_argument(
-        "--memory-slices", type=int, default=1000, help="one more run on a phantom this long, for memory growth (0: no)"
+        "--memory-slices", type=int, default=2000, help="one more run on a phantom this long, for memory growth (0: no)"
     )
     args = parser.parse_args()
     extra = args.extra.split()

@@ -38,7 +38,7 @@ CT_ANGEL_LESION_PROBABILITY_THRESHOLD: Final = 0.5
 #: ctangel's default: a pixel whose lesion probability is over this is lesion. Chosen with the default lesion
 #: model (``lesion-unetpp-v2-x03``) on the clinical validation series (``bench/choose_checkpoint.py``: the
 #: middle of the plateau of best Youden indices per slice, 0.55-0.65, with CT-Angel's 25-pixel minimum kept).
-#: The whole network ``lesion-unetpp-v2`` was chosen with 0.35 (its shallower head gives sharper probabilities).
+#: The whole network ``lesion-unetpp-v2`` was chosen with 0.35.
 LESION_PROBABILITY_THRESHOLD: Final = 0.6
 #: The threshold chosen for ``lesion-unetpp-v2`` (the whole network) on the same data.
 LESION_V2_PROBABILITY_THRESHOLD: Final = 0.35

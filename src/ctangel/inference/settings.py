@@ -51,8 +51,8 @@ class AnalysisSettings:
         lesion_model: registry name or checkpoint path of the lesion model.
         window_width: HU window width for HU input (CT-Angel 1200).
         window_level: HU window level (CT-Angel -700).
-        lesion_threshold: a pixel is lesion when its probability is over this (CT-Angel 0.5; ctangel 0.35,
-            chosen on clinical validation data).
+        lesion_threshold: a pixel is lesion when its probability is over this (CT-Angel 0.5; ctangel 0.6 with the
+            default lesion model, chosen on clinical validation data; 0.35 for the whole lesion-unetpp-v2).
         min_lesion_area_px_at_512: a lesion must hold more pixels than this, at 512x512 (CT-Angel 25).
         lung_threshold: a pixel is lung when its probability is over this.
         min_lung_component_fraction: lung components smaller than this share of the largest are dropped.

@@ -26,7 +26,7 @@ from ctangel.synthetic.options import DEFAULT_SLICES
 
 #: Fewest and most slices the generator accepts.
 MIN_SLICES: Final = 8
-MAX_SLICES: Final = 1000
+MAX_SLICES: Final = 2000
 #: Standard deviation of the image noise, HU (correlated over neighbouring pixels, like a soft kernel).
 NOISE_HU: Final = 14.0
 #: Weights (neighbour, centre) of the [1, 2, 1] / 4 smoothing applied along rows and columns.
