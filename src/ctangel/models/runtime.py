@@ -76,20 +76,23 @@ class TorchRunner:
 class OnnxRunner:
     """ONNX Runtime sessions, created once and reused.
 
-    A batch of at least ``threads`` images is split between ``threads`` single-threaded sessions run side by
-    side (one per core: measured faster on 2 cores than one session with 2 intra-op threads, whose threads
-    wait for each other at every one of the network's ~200 operators); a smaller batch runs on one session
-    with ``threads`` intra-op threads.
+    With ``split``, a batch of at least ``threads`` images is split between ``threads`` single-threaded
+    sessions run side by side (one per core); otherwise, and for a smaller batch, one session runs it with
+    ``threads`` intra-op threads. Measured on 2 cores (``bench/results/model_speed.md``): splitting is faster
+    for the lesion network at 256x256 (its intra-op threads wait for each other at every operator), slower for
+    the lung network at 128x128.
 
     Args:
         onnx_path: the exported model.
         threads: cores to use (default: the cores this process may use).
+        split: split batches between single-threaded sessions.
     """
 
-    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: str | Path, threads: int | None = None, split: bool = True) -> None:
         self.threads = threads or default_threads()
         self.session = self._session(onnx_path, self.threads)
-        self.singles = [self._session(onnx_path, 1) for _ in range(self.threads)] if self.threads > 1 else []
+        singles = split and self.threads > 1
+        self.singles = [self._session(onnx_path, 1) for _ in range(self.threads)] if singles else []
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ctangel-onnx") if self.singles else None
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
