@@ -78,9 +78,8 @@ class OnnxRunner:
 
     With ``split``, a batch of at least ``threads`` images is split between ``threads`` single-threaded
     sessions run side by side (one per core); otherwise, and for a smaller batch, one session runs it with
-    ``threads`` intra-op threads. Measured on 2 cores (``bench/results/model_speed.md``): splitting is faster
-    for the lesion network at 256x256 (its intra-op threads wait for each other at every operator), slower for
-    the lung network at 128x128.
+    ``threads`` intra-op threads. Measured on 2 cores: see
+    :data:`~ctangel.models.registry.SPLIT_BATCH_TASKS`.
 
     Args:
         onnx_path: the exported model.
