@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctangel.inference.lung3d import GridFile, clean_lung_volume, drop_air_components
+from ctangel.inference.lung3d import clean_lung_volume, drop_air_components
+from ctangel.inference.spill import GridFile, SliceFile
 from ctangel.inference.stages import is_turned
 
 
@@ -105,4 +106,19 @@ def test_grid_file_keeps_appended_grids_and_rewrites_slabs() -> None:
     store.write(slice(2, 4), np.zeros((2, 4, 4), np.uint8))
     np.testing.assert_array_equal(store.read(slice(0, 5))[2:4], 0)
     np.testing.assert_array_equal(store.read(slice(4, 5))[0], grids[4])
+    store.close()
+
+
+def test_slice_file_gives_back_each_slice_as_it_was_put() -> None:
+    store = SliceFile()
+    hu = np.arange(-1024, -1024 + 12, dtype=np.float32).reshape(3, 4)  # whole numbers: stored as int16
+    frac = hu + np.float32(0.25)  # not whole: stored as float32
+    img = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    for i, a in enumerate((hu, frac, img)):
+        store.put(i, a)
+    for i, a in enumerate((hu, frac, img)):
+        back = store.get(i)
+        assert back.dtype == a.dtype and back.shape == a.shape
+        np.testing.assert_array_equal(back, a)
+    assert 1 in store and 3 not in store
     store.close()

@@ -14,8 +14,6 @@ thin tube of air. So, on the lung stage's masks stacked head to feet (on its own
 
 from __future__ import annotations
 
-import tempfile
-
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
@@ -88,48 +86,6 @@ def clean_lung_cells(cells: PackedVolume, min_volume_fraction: float, min_slice_
         kept[empty[slab]] = False
         out[slab] = kept
     return out
-
-
-class GridFile:
-    """A series' per-slice grids ``(side, side)`` of uint8 in an unnamed temporary file: appended a slice at a
-    time, read and rewritten a slab at a time, so the series' length costs disk, not memory.
-
-    Args:
-        side: the grid's side.
-        folder: where the file lives (default: the system's temporary folder).
-    """
-
-    def __init__(self, side: int, folder: str | None = None) -> None:
-        self.side = side
-        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (open for the series; closed by close())
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def append(self, grid: npt.NDArray[np.uint8]) -> None:
-        """Add the next slice's grid."""
-        self._file.seek(self._count * self.side * self.side)
-        self._file.write(np.ascontiguousarray(grid, dtype=np.uint8).tobytes())
-        self._count += 1
-
-    def read(self, slab: slice) -> npt.NDArray[np.uint8]:
-        """Slices ``slab`` (steps of 1), ``(n, side, side)``."""
-        start, stop, _ = slab.indices(self._count)
-        cell = self.side * self.side
-        self._file.seek(start * cell)
-        data = self._file.read(max(stop - start, 0) * cell)
-        return np.frombuffer(data, dtype=np.uint8).reshape(-1, self.side, self.side).copy()
-
-    def write(self, slab: slice, grids: npt.NDArray[np.uint8]) -> None:
-        """Replace slices ``slab`` (steps of 1)."""
-        start, _, _ = slab.indices(self._count)
-        self._file.seek(start * self.side * self.side)
-        self._file.write(np.ascontiguousarray(grids, dtype=np.uint8).tobytes())
-
-    def close(self) -> None:
-        """Delete the file."""
-        self._file.close()
 
 
 def drop_air_components(mask: npt.NDArray[np.bool_], hu: npt.NDArray[np.floating], air_median_hu: float) -> None:

@@ -20,7 +20,7 @@ from ctangel._types import BoolMask, Box, FloatImage
 from ctangel.anatomy.lungs import PackedVolume, slabs
 from ctangel.errors import CtangelError, InputError
 from ctangel.inference.decisions import PatientRule, slice_is_positive
-from ctangel.inference.lung3d import GridFile, clean_lung_cells, drop_air_components
+from ctangel.inference.lung3d import clean_lung_cells, drop_air_components
 from ctangel.inference.postprocess import (
     LesionBox,
     fill_holes,
@@ -32,6 +32,7 @@ from ctangel.inference.postprocess import (
 )
 from ctangel.inference.results import AnalysisResult, PatientResult, SliceResult, StudyResult
 from ctangel.inference.settings import AnalysisSettings
+from ctangel.inference.spill import GridFile, SliceFile
 from ctangel.inference.stages import LesionStage, LungResult, LungStage, SliceInput, is_turned
 from ctangel.inference.timing import Timings
 from ctangel.io.discover import discover
@@ -76,19 +77,25 @@ class SliceFindings:
 
 class SeriesLungs:
     """A series' lung masks, kept on the lung model's grid (in a temporary file) and expanded to a slice's
-    pixels when asked for.
+    pixels when asked for; and the series' decoded slices, so that the second pass does not decode them again.
 
     Args:
         stage: the lung stage (expands a grid probability to a slice's mask and box).
         shapes: each slice's shape.
         crops: each slice's crop onto the grid.
         probs: each slice's lung probability on the grid, 0..255, already cleaned in 3-D.
+        pixels: the decoded slices.
     """
 
     def __init__(
-        self, stage: LungStage, shapes: list[tuple[int, int]], crops: list[SquareCrop], probs: GridFile
+        self,
+        stage: LungStage,
+        shapes: list[tuple[int, int]],
+        crops: list[SquareCrop],
+        probs: GridFile,
+        pixels: SliceFile,
     ) -> None:
-        self.stage, self.shapes, self.crops, self.probs = stage, shapes, crops, probs
+        self.stage, self.shapes, self.crops, self.probs, self.pixels = stage, shapes, crops, probs, pixels
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -98,8 +105,9 @@ class SeriesLungs:
         return self.stage.expand(self.shapes[index], self.crops[index], prob)
 
     def close(self) -> None:
-        """Delete the grid file."""
+        """Delete the temporary files."""
         self.probs.close()
+        self.pixels.close()
 
 
 class ResultSink(Protocol):
@@ -228,9 +236,12 @@ class Pipeline:
         crops: list[SquareCrop] = []
         side = self.lung_model.checkpoint.input.side
         level = int(s.lung_threshold * _PROB_LEVELS)
-        store = GridFile(side)
+        store, decoded = GridFile(side), SliceFile()
         cells = PackedVolume((len(study), side, side))
         for indices, pixels in self._read_ahead(study):
+            with self.timings.stage("read"):
+                for i, p in zip(indices, pixels, strict=True):
+                    decoded.put(i, p)
             with self.timings.stage("lung"):
                 on_grid = self.lung_stage.grid([(p, study.kind) for p in pixels])
                 chunk = np.empty((len(indices), side, side), dtype=np.uint8)
@@ -250,21 +261,22 @@ class Pipeline:
                     clean[j] = fill_holes(clean[j])
                 # removed parts to 0, filled holes to 255; the rest keeps its probability (smooth edges when expanded)
                 store.write(slab, np.where(clean, np.where(probs > level, probs, _PROB_LEVELS), 0).astype(np.uint8))
-        return SeriesLungs(self.lung_stage, shapes, crops, store)
+        return SeriesLungs(self.lung_stage, shapes, crops, store, decoded)
 
     @staticmethod
-    def _read(study: Study, indices: range) -> list[SlicePixels]:
-        return [study.read(i) for i in indices]
+    def _read(study: Study, indices: range, decoded: SliceFile | None) -> list[SlicePixels]:
+        return [decoded.get(i) if decoded is not None and i in decoded else study.read(i) for i in indices]
 
-    def _read_ahead(self, study: Study) -> Iterator[tuple[range, list[SlicePixels]]]:
-        """The study's slices a chunk at a time; the next chunk is read in a thread while one is analysed."""
+    def _read_ahead(self, study: Study, decoded: SliceFile | None = None) -> Iterator[tuple[range, list[SlicePixels]]]:
+        """The study's slices a chunk at a time (from ``decoded`` when they are there); the next chunk is read in
+        a thread while one is analysed."""
         chunks = [range(s, min(s + CHUNK_SLICES, len(study))) for s in range(0, len(study), CHUNK_SLICES)]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-read") as reader:
-            ahead = reader.submit(self._read, study, chunks[0]) if chunks else None
+            ahead = reader.submit(self._read, study, chunks[0], decoded) if chunks else None
             for k, indices in enumerate(chunks):
                 with self.timings.stage("read"):
                     pixels = ahead.result() if ahead is not None else []
-                ahead = reader.submit(self._read, study, chunks[k + 1]) if k + 1 < len(chunks) else None
+                ahead = reader.submit(self._read, study, chunks[k + 1], decoded) if k + 1 < len(chunks) else None
                 yield indices, pixels
 
     def analyze_study(
@@ -301,7 +313,7 @@ class Pipeline:
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctangel-finish") as finisher:
                 pending: Future[None] | None = None
-                for indices, pixels in self._read_ahead(study):
+                for indices, pixels in self._read_ahead(study, None if lungs is None else lungs.pixels):
                     with self.timings.stage("lung"):
                         expanded = None if lungs is None else [lungs[i] for i in indices]
                     chunk_lungs, probs = self._run_models([(p, study.kind) for p in pixels], expanded)
