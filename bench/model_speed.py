@@ -66,12 +66,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for key, (run, images, batch) in variants.items():
             times[key].append(time_once(run, images, batch))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, ts in times.items():
-        name, mode, batch = key.split("|")
-        rows.append({"model": name, "mode": mode, "batch": int(batch), "ms_per_slice": statistics.median(ts)})
+        name, mode, size = key.split("|")
+        rows.append({"model": name, "mode": mode, "batch": int(size), "ms_per_slice": statistics.median(ts)})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    doc = {
+    doc: dict[str, Any] = {
         "meta": {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": commit.stdout.strip(),

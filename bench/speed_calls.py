@@ -65,7 +65,7 @@ def per_slice(result: AnalysisResult) -> dict[str, tuple[bool, float]]:
     }
 
 
-def clinical_scores(result: AnalysisResult, data: Path) -> dict[str, float]:
+def clinical_scores(result: AnalysisResult, data: Path) -> dict[str, float | None]:
     labels = clinical_labels(data)
     pairs = per_slice(result)
     truth = [labels[str(Path(src).resolve())]["infection"] == "1" for src in pairs]
