@@ -4,8 +4,7 @@ Run: ``.venv/bin/python bench/model_speed.py`` (no data needed: random inputs of
 Writes ``bench/results/model_speed.md`` and ``.json``. For the lung model (128x128) and the lesion model
 (256x256), the whole network (head ``x_0_4``) and its pruned ``x_0_3`` are timed on ONNX Runtime two ways:
 one session with an intra-op thread per core, and one single-threaded session per core each taking its share
-of the batch (``OnnxRunner(split=True)``); batches of 2, 8 and 16. The registry splits the tasks where it
-measured faster here (``SPLIT_BATCH_TASKS``).
+of the batch (what ``OnnxRunner`` does); batches of 2, 8 and 16.
 Each cell is the median over rounds that go through every variant in turn, so a busy moment hits all alike.
 """
 

@@ -26,9 +26,6 @@ EIGHT_CONNECTED_2D = np.ones((3, 3), dtype=bool)
 #: Components with fewer interior pixels than this are judged on all their pixels.
 _MIN_INTERIOR_PX = 4
 
-#: 6-connectivity in 3-D: the lungs and the gut touch at most diagonally across the diaphragm.
-SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
-
 
 def clean_lung_volume(
     masks: npt.NDArray[np.bool_], min_volume_fraction: float, min_slice_fraction: float
@@ -51,15 +48,12 @@ def clean_lung_volume(
     kept = clean_lung_cells(PackedVolume.of(masks), min_volume_fraction, min_slice_fraction)
     for slab in slabs(len(kept)):
         out[slab] = kept[slab]
-    for k in np.nonzero(out.any(axis=(1, 2)))[0]:
-        out[k] = fill_holes(out[k])
     return out
 
 
 def clean_lung_cells(cells: PackedVolume, min_volume_fraction: float, min_slice_fraction: float) -> PackedVolume:
-    """Steps 1 and 2 of the module's recipe on a series' lung cells, a slab of slices at a time (the memory
-    is a bit per cell and one slab's labels, whatever the series' length). Step 3 (filling holes) is
-    :func:`~ctangel.inference.postprocess.fill_holes` on each slice.
+    """Steps 1 to 3 of the module's recipe on a series' lung cells, a slab of slices at a time (the memory
+    is a bit per cell and one slab's labels, whatever the series' length).
 
     Args:
         cells: the per-slice lung masks, stacked.
@@ -67,7 +61,7 @@ def clean_lung_cells(cells: PackedVolume, min_volume_fraction: float, min_slice_
         min_slice_fraction: slices whose lung is under this share of the largest slice's are emptied.
 
     Returns:
-        the kept cells (before holes are filled).
+        the kept cells, holes filled.
     """
     out = PackedVolume(cells.shape)
     if not cells.any():
@@ -84,6 +78,8 @@ def clean_lung_cells(cells: PackedVolume, min_volume_fraction: float, min_slice_
     for slab in components.slabs:
         kept = out[slab]
         kept[empty[slab]] = False
+        for j in np.nonzero(kept.any(axis=(1, 2)))[0]:
+            kept[j] = fill_holes(kept[j])
         out[slab] = kept
     return out
 

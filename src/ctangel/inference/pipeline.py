@@ -23,7 +23,6 @@ from ctangel.inference.decisions import PatientRule, slice_is_positive
 from ctangel.inference.lung3d import clean_lung_cells, drop_air_components
 from ctangel.inference.postprocess import (
     LesionBox,
-    fill_holes,
     find_lesions,
     lesion_zone,
     max_in_mask,
@@ -257,8 +256,6 @@ class Pipeline:
             kept = clean_lung_cells(cells, s.min_lung_volume_fraction, s.min_slice_lung_fraction)
             for slab in slabs(len(kept)):
                 probs, clean = store.read(slab), kept[slab]
-                for j in np.nonzero(clean.any(axis=(1, 2)))[0]:
-                    clean[j] = fill_holes(clean[j])
                 # removed parts to 0, filled holes to 255; the rest keeps its probability (smooth edges when expanded)
                 store.write(slab, np.where(clean, np.where(probs > level, probs, _PROB_LEVELS), 0).astype(np.uint8))
         return SeriesLungs(self.lung_stage, shapes, crops, store, decoded)

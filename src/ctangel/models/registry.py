@@ -90,12 +90,6 @@ MODELS: Final[dict[str, ModelEntry]] = {
     )
 }
 
-#: Tasks whose batches ONNX Runtime runs split between single-threaded sessions, one per core. Alone
-#: (``bench/results/model_speed.md``) the lesion network runs faster so and the lung network slower; inside the
-#: pipeline's 3-D lung pass (300-slice phantom, 3 interleaved runs each) the lung stage took 4.3-5.4 s split
-#: against 4.8-5.6 s on one session, so both are split.
-SPLIT_BATCH_TASKS: Final[frozenset[Task]] = frozenset({"lung", "lesion"})
-
 #: The model each task uses unless told otherwise.
 DEFAULT_MODELS: Final[dict[Task, str]] = {"lung": "lung-unetpp-v1-x03", "lesion": "lesion-unetpp-v2-x03"}
 
@@ -163,7 +157,7 @@ def load_model(name_or_path: str, task: Task, backend: Backend = "onnx", threads
             raise WeightsError(f"{onnx_path}: weight file not found; reinstall ctangel")
         if entry.onnx_sha256 and sha256_file(onnx_path) != entry.onnx_sha256:
             raise WeightsError(f"{onnx_path}: sha256 differs from the registry's; the file is damaged or was replaced")
-        onnx_runner = OnnxRunner(onnx_path, threads, split=task in SPLIT_BATCH_TASKS)
+        onnx_runner = OnnxRunner(onnx_path, threads)
         ckpt, sha, runner = onnx_runner.checkpoint(), entry.sha256, onnx_runner
     else:
         if entry is not None:
@@ -184,7 +178,7 @@ def load_model(name_or_path: str, task: Task, backend: Backend = "onnx", threads
             if not cached.is_file():
                 logger.info("exporting %s to ONNX at %s (once)", path, cached)
                 export_onnx(ckpt, cached, source_sha256=sha)
-            runner = OnnxRunner(cached, threads, split=task in SPLIT_BATCH_TASKS)
+            runner = OnnxRunner(cached, threads)
     if ckpt.task != task:
         raise WeightsError(f"{name_or_path}: a {ckpt.task} model, but the {task} stage needs a {task} model")
     return LoadedModel(name=name_or_path, sha256=sha, checkpoint=ckpt, runner=runner, backend=backend)

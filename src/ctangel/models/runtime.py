@@ -76,22 +76,21 @@ class TorchRunner:
 class OnnxRunner:
     """ONNX Runtime sessions, created once and reused.
 
-    With ``split``, a batch of at least ``threads`` images is split between ``threads`` single-threaded
-    sessions run side by side (one per core); otherwise, and for a smaller batch, one session runs it with
-    ``threads`` intra-op threads. Measured on 2 cores: see
-    :data:`~ctangel.models.registry.SPLIT_BATCH_TASKS`.
+    A batch of at least ``threads`` images is split between ``threads`` single-threaded sessions run side by
+    side (one per core); a smaller batch runs on one session with ``threads`` intra-op threads. Measured on 2
+    cores: alone (``bench/results/model_speed.md``) the lesion network runs faster split and the lung network
+    slower; inside the pipeline's 3-D lung pass (300-slice phantom, 3 interleaved runs each) the lung stage took
+    4.3-5.4 s split against 4.8-5.6 s on one session, so both are split.
 
     Args:
         onnx_path: the exported model.
         threads: cores to use (default: the cores this process may use).
-        split: split batches between single-threaded sessions.
     """
 
-    def __init__(self, onnx_path: str | Path, threads: int | None = None, split: bool = True) -> None:
+    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
         self.threads = threads or default_threads()
         self.session = self._session(onnx_path, self.threads)
-        singles = split and self.threads > 1
-        self.singles = [self._session(onnx_path, 1) for _ in range(self.threads)] if singles else []
+        self.singles = [self._session(onnx_path, 1) for _ in range(self.threads)] if self.threads > 1 else []
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ctangel-onnx") if self.singles else None
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
@@ -122,10 +121,9 @@ class OnnxRunner:
     def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         x = np.ascontiguousarray(batch, dtype=np.float32)[:, None]
         if self._pool is None or len(x) < len(self.singles):
-            (out,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x})
-            return np.asarray(out[:, 0], dtype=np.float32)
-        parts = np.array_split(x, len(self.singles))
-        outs = self._pool.map(_run_session, self.singles, parts)
+            outs = [_run_session(self.session, x)]
+        else:
+            outs = list(self._pool.map(_run_session, self.singles, np.array_split(x, len(self.singles))))
         return np.concatenate([np.asarray(o[:, 0], dtype=np.float32) for o in outs])
 
 
